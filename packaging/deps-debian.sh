@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Podium builds and tests with. Idempotent:
+# packages already installed are skipped, and apt-get runs only when needed.
+set -euo pipefail
+
+PKGS=(
+  # build: go-astiav links FFmpeg 5.1's libraries through pkg-config
+  pkg-config gcc
+  libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
+  libswscale-dev libswresample-dev libavdevice-dev
+  # tests: real peers on the media path
+  ffmpeg nginx libnginx-mod-rtmp
+  # benchmarks: process CPU/RSS sampling
+  procps
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "deps-debian: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+
+echo "deps-debian: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx is a test peer, not a service of this box: never leave it running.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+$SUDO service nginx stop >/dev/null 2>&1 || true
