@@ -1,0 +1,264 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/podiumlive/podium/ingest/media"
+)
+
+// ErrReaderClosed is returned by Read after the reader itself was closed.
+var ErrReaderClosed = errors.New("reader closed")
+
+// Reader is one consumer of a stream, with its own bounded queue. Its Read
+// methods must be called from one goroutine.
+type Reader struct {
+	st     *Stream
+	info   ClientInfo
+	since  time.Time
+	notify chan struct{}
+
+	mu        sync.Mutex
+	ring      []media.Packet
+	head, n   int
+	bytes     int
+	waitKey   bool // dropping until the next video keyframe
+	countWait bool // ...because of an overflow (counted as drops), not a fresh start
+	done      bool // the publisher left: drain, then io.EOF
+	closed    bool
+	meta      media.Metadata
+	metaVer   uint64
+	dropped   uint64
+	unwarned  uint64 // drops not yet reported in a warning
+	lastWarn  time.Time
+
+	out counters
+}
+
+func newReader(s *Stream, info ClientInfo) *Reader {
+	return &Reader{
+		st:      s,
+		info:    info,
+		since:   time.Now(),
+		notify:  make(chan struct{}, 1),
+		ring:    make([]media.Packet, s.hub.opts.QueuePackets),
+		waitKey: s.video != nil, // start on a keyframe: the GOP cache's first packet, or the next one
+	}
+}
+
+// Stream is the stream this reader reads.
+func (r *Reader) Stream() *Stream { return r.st }
+
+// Info describes the reader.
+func (r *Reader) Info() ClientInfo { return r.info }
+
+// push queues p, or drops it by the drop policy. Called with r.st.mu held.
+func (r *Reader) push(p *media.Packet, hasVideo bool) {
+	opts := &r.st.hub.opts
+	var warn uint64
+	r.mu.Lock()
+	if r.done || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	if r.waitKey {
+		if p.IsVideoKey() || !hasVideo {
+			r.waitKey = false
+		} else {
+			if r.countWait {
+				r.dropped++
+				r.unwarned++
+			}
+			r.mu.Unlock()
+			return
+		}
+	}
+	if r.n == len(r.ring) || (r.n > 0 && r.bytes+len(p.Data) > opts.QueueBytes) {
+		// Too slow: lose the backlog, resume decodable at a keyframe.
+		lost := uint64(r.n)
+		r.clearLocked()
+		r.waitKey = hasVideo && !p.IsVideoKey()
+		r.countWait = true
+		if r.waitKey {
+			lost++
+		}
+		r.dropped += lost
+		r.unwarned += lost
+		if now := time.Now(); now.Sub(r.lastWarn) >= opts.DropWarnInterval {
+			warn, r.unwarned, r.lastWarn = r.unwarned, 0, now
+		}
+		if r.waitKey {
+			r.mu.Unlock()
+			r.warn(warn)
+			return
+		}
+	}
+	r.ring[(r.head+r.n)%len(r.ring)] = *p
+	r.n++
+	r.bytes += len(p.Data)
+	r.mu.Unlock()
+	r.warn(warn)
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Reader) warn(n uint64) {
+	if n > 0 {
+		r.st.log.Warn("reader is too slow, discarding packets",
+			"reader", r.info.Protocol, "remote", r.info.Remote, "discarded", n)
+	}
+}
+
+func (r *Reader) clearLocked() {
+	for r.n > 0 {
+		r.ring[r.head] = media.Packet{}
+		r.head = (r.head + 1) % len(r.ring)
+		r.n--
+	}
+	r.head, r.bytes = 0, 0
+}
+
+func (r *Reader) setMetadata(m media.Metadata, ver uint64) {
+	r.mu.Lock()
+	r.meta, r.metaVer = m, ver
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Metadata returns the stream's metadata and its version; the version
+// changes whenever the publisher sends new metadata.
+func (r *Reader) Metadata() (media.Metadata, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.meta, r.metaVer
+}
+
+func (r *Reader) finish() {
+	r.mu.Lock()
+	r.done = true
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Read returns the next packet, waiting for one. It returns io.EOF once the
+// publisher has left and the queue is drained.
+func (r *Reader) Read(ctx context.Context) (media.Packet, error) {
+	for {
+		r.mu.Lock()
+		if r.n > 0 {
+			p := r.ring[r.head]
+			r.ring[r.head] = media.Packet{}
+			r.head = (r.head + 1) % len(r.ring)
+			r.n--
+			r.bytes -= len(p.Data)
+			r.mu.Unlock()
+			r.out.add(len(p.Data), p.Track.Kind == media.KindVideo)
+			return p, nil
+		}
+		err := r.idleErrLocked()
+		r.mu.Unlock()
+		if err != nil {
+			return media.Packet{}, err
+		}
+		if err := r.wait(ctx); err != nil {
+			return media.Packet{}, err
+		}
+	}
+}
+
+// ReadBatch appends every queued packet to dst, waiting until there is at
+// least one; it is Read for consumers that write in batches.
+func (r *Reader) ReadBatch(ctx context.Context, dst []media.Packet) ([]media.Packet, error) {
+	for {
+		r.mu.Lock()
+		if r.n > 0 {
+			var bytes, video int
+			count := r.n
+			for r.n > 0 {
+				p := r.ring[r.head]
+				r.ring[r.head] = media.Packet{}
+				r.head = (r.head + 1) % len(r.ring)
+				r.n--
+				bytes += len(p.Data)
+				if p.Track.Kind == media.KindVideo {
+					video++
+				}
+				dst = append(dst, p)
+			}
+			r.bytes = 0
+			r.head = 0
+			r.mu.Unlock()
+			r.out.addN(bytes, count, video)
+			return dst, nil
+		}
+		err := r.idleErrLocked()
+		r.mu.Unlock()
+		if err != nil {
+			return dst, err
+		}
+		if err := r.wait(ctx); err != nil {
+			return dst, err
+		}
+	}
+}
+
+func (r *Reader) idleErrLocked() error {
+	switch {
+	case r.closed:
+		return ErrReaderClosed
+	case r.done:
+		return io.EOF
+	}
+	return nil
+}
+
+func (r *Reader) wait(ctx context.Context) error {
+	select {
+	case <-r.notify:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close detaches the reader from its stream.
+func (r *Reader) Close() {
+	r.st.removeReader(r)
+	r.mu.Lock()
+	r.closed = true
+	r.clearLocked()
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// ReaderStats is a snapshot of a reader.
+type ReaderStats struct {
+	Info    ClientInfo
+	Since   time.Time
+	Out     CounterStats
+	Queued  int
+	Dropped uint64
+}
+
+// Stats returns a snapshot of the reader.
+func (r *Reader) Stats() ReaderStats {
+	r.mu.Lock()
+	s := ReaderStats{Info: r.info, Since: r.since, Queued: r.n, Dropped: r.dropped}
+	r.mu.Unlock()
+	s.Out = r.out.stats()
+	return s
+}
