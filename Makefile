@@ -1,0 +1,48 @@
+# Podium — `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 5s
+# Every fuzz target: package and name.
+FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r grep -H '^func Fuzz' | sed -E 's|^\./([^:]*)/[^/:]*:func (Fuzz[A-Za-z0-9_]*).*|./\1 \2|' | sort -u | tr ' ' ':')
+
+.PHONY: help deps build run test unit fuzz bench lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages Podium builds and tests with (idempotent)
+	@bash packaging/deps-debian.sh
+
+build: deps ## build bin/podium
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/podium ./cmd/podium
+
+run: build ## build and serve the embedded default config (RTMP :1935, HTTP :8080)
+	./bin/podium serve
+
+test: deps ## vet, format check, every test with -race (unit, integration, e2e), short fuzz runs
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz: ## run every fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME=2m)
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/podium-fuzz.out 2>&1 || { cat /tmp/podium-fuzz.out; exit 1; }; \
+	done
+
+bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/README.md
+	$(GO) run ./bench/relay -podium bin/podium
+
+lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/)
+	$(GO) vet ./...
+	@bad=$$(grep -rl --include='*.go' 'asticode/go-astiav' . | grep -v -E '^\./(transcode|hwaccel)/' || true); \
+	  if [ -n "$$bad" ]; then echo "go-astiav outside transcode/ and hwaccel/: $$bad"; exit 1; fi
+	@bad=$$(grep -rl --include='*.go' 'gin-gonic/gin' . | grep -v -E '^\./ui/' || true); \
+	  if [ -n "$$bad" ]; then echo "gin outside ui/: $$bad"; exit 1; fi
+
+clean: ## remove build outputs
+	rm -rf bin dist

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podiumlive/podium/configs"
+	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
+	"github.com/podiumlive/podium/ingest/stream"
+	rtmpproto "github.com/podiumlive/podium/rtmp"
+)
+
+func serveCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run Podium (RTMP on listen.rtmp, HTTP on listen.http)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.Log, cmd.ErrOrStderr())
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := serve(ctx, cfg, log); err != nil {
+				return &exitError{code: exitFail, err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (default: the embedded default)")
+	return cmd
+}
+
+func newLogger(c configs.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs every component until ctx ends, then stops them in order:
+// ingest first (publishers unpublish, players leave), then HTTP, then the hub.
+func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	hubOpts := stream.DefaultOptions()
+	hubOpts.GOPCache = cfg.RTMP.GOPCache
+	if cfg.RTMP.QueuePackets > 0 {
+		hubOpts.QueuePackets = cfg.RTMP.QueuePackets
+	}
+	hub := stream.NewHub(hubOpts, log.With("component", "hub"))
+
+	limits := rtmpproto.DefaultLimits()
+	if d := cfg.RTMP.HandshakeTimeout.Std(); d > 0 {
+		limits.HandshakeTimeout = d
+	}
+	rtmpSrv := ingestrtmp.New(ingestrtmp.Config{
+		Addr:     cfg.Listen.RTMP,
+		PlayWait: cfg.RTMP.PlayWait.Std(),
+		Limits:   limits,
+		Vhost:    func(name string) bool { return cfg.Vhost(name) != nil },
+	}, hub, log.With("component", "rtmp"))
+	if err := rtmpSrv.Listen(); err != nil {
+		return err
+	}
+
+	httpLn, err := net.Listen("tcp", cfg.Listen.HTTP)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.Listen.HTTP, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	httpSrv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(3)
+	go func() { defer wg.Done(); hub.Run(runCtx) }()
+	go func() {
+		defer wg.Done()
+		if err := rtmpSrv.Serve(runCtx); err != nil {
+			errc <- err
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		log.Info("http listening", "addr", httpLn.Addr().String())
+		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http serve: %w", err)
+		}
+	}()
+	log.Info("podium started", "version", version, "vhosts", len(cfg.Vhosts))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("podium stopping")
+	case runErr = <-errc:
+		log.Error("podium stopping", "err", runErr)
+	}
+	cancel()
+	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	wg.Wait()
+	hub.Close()
+	log.Info("podium stopped")
+	return runErr
+}

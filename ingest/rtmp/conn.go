@@ -1,0 +1,294 @@
+package rtmp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/q191201771/lal/pkg/base"
+	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
+
+	"github.com/podiumlive/podium/flv"
+	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/ingest/streamurl"
+	rtmpproto "github.com/podiumlive/podium/rtmp"
+)
+
+// conn is one RTMP connection: a publisher or a player. lal calls its
+// observer methods from the connection's read goroutine (run).
+type conn struct {
+	srv   *Server
+	nc    net.Conn
+	guard *rtmpproto.GuardConn
+	sess  *lalrtmp.ServerSession
+	log   *slog.Logger
+	start time.Time
+	ctx   context.Context
+
+	tcURL string
+	role  string // "publish" or "play", once accepted
+	key   stream.Key
+
+	// publisher
+	pub      *stream.Publisher
+	demux    flv.Demuxer
+	bad      int
+	firstBad error
+
+	// player
+	playCancel context.CancelFunc
+	playDone   chan struct{}
+	playErr    error
+
+	closeOnce sync.Once
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		srv:   s,
+		nc:    nc,
+		guard: rtmpproto.NewGuardConn(nc, s.cfg.Limits),
+		log:   s.log.With("remote", nc.RemoteAddr().String()),
+		start: time.Now(),
+	}
+	c.sess = lalrtmp.NewServerSession(c, c.guard)
+	return c
+}
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() { _ = c.nc.Close() })
+}
+
+func (c *conn) run(ctx context.Context) {
+	c.ctx = ctx
+	err := c.runLoop()
+	c.close()
+	if c.pub != nil {
+		c.pub.Close()
+	}
+	if c.playCancel != nil {
+		c.playCancel()
+		<-c.playDone
+		if c.playErr != nil {
+			err = c.playErr
+		}
+	}
+	c.logEnd(err)
+}
+
+// runLoop runs lal's session; a panic in lal's message handling (a bug the
+// guard did not foresee) ends this connection only.
+func (c *conn) runLoop() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("protocol handler panic: %v", r)
+		}
+	}()
+	return c.sess.RunLoop()
+}
+
+// logEnd writes the connection's one closing line.
+func (c *conn) logEnd(err error) {
+	d := time.Since(c.start).Round(time.Millisecond)
+	if v := c.guard.Violation(); v != nil {
+		c.log.Warn("rtmp connection rejected", "reason", v.Error(), "after", d)
+		return
+	}
+	if c.role == "" {
+		c.log.Info("rtmp connection closed", "reason", reason(err), "after", d)
+		return
+	}
+	attrs := []any{"stream", c.key.String(), "duration", d, "reason", reason(err)}
+	if c.bad > 0 {
+		attrs = append(attrs, "bad_packets", c.bad, "first_bad", c.firstBad.Error())
+	}
+	c.log.Info("rtmp "+c.role+" ended", attrs...)
+}
+
+func reason(err error) string {
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return "closed"
+	}
+	return err.Error()
+}
+
+// request parses and resolves the publish/play URL of the session.
+func (c *conn) request(s *lalrtmp.ServerSession) (streamurl.Request, stream.Key, error) {
+	name := s.StreamName()
+	if q := s.RawQuery(); q != "" {
+		name += "?" + q
+	}
+	req, err := streamurl.Parse(c.tcURL, s.AppName(), name)
+	if err != nil {
+		return req, stream.Key{}, err
+	}
+	vhost, err := req.ResolveVhost(c.srv.cfg.Vhost)
+	if err != nil {
+		return req, stream.Key{}, err
+	}
+	return req, stream.Key{Vhost: vhost, App: req.App, Name: req.Stream}, nil
+}
+
+// OnRtmpConnect implements lalrtmp.IServerSessionObserver.
+func (c *conn) OnRtmpConnect(_ *lalrtmp.ServerSession, opa lalrtmp.ObjectPairArray) {
+	c.tcURL, _ = opa.FindString("tcUrl")
+}
+
+// OnNewRtmpPubSession implements lalrtmp.IServerSessionObserver.
+func (c *conn) OnNewRtmpPubSession(s *lalrtmp.ServerSession) error {
+	req, key, err := c.request(s)
+	if err != nil {
+		c.writeStatus("error", "NetStream.Publish.BadName", err.Error())
+		return fmt.Errorf("publish: %w", err)
+	}
+	pub, err := c.srv.hub.Publish(key, stream.ClientInfo{
+		Protocol: "rtmp",
+		Remote:   c.nc.RemoteAddr().String(),
+		Params:   req.Redacted(),
+		Kick:     c.close,
+	})
+	if err != nil {
+		c.writeStatus("error", "NetStream.Publish.BadName", err.Error())
+		return fmt.Errorf("publish: %w", err)
+	}
+	c.role, c.key, c.pub = "publish", key, pub
+	c.guard.Established()
+	s.SetPubSessionObserver(c)
+	c.log.Info("rtmp publish", "stream", key.String(), "params", req.Redacted())
+	return nil
+}
+
+// OnReadRtmpAvMsg implements lalrtmp.IPubSessionObserver. msg.Payload is
+// lal's buffer, reused after we return: the demuxer copies what it keeps.
+func (c *conn) OnReadRtmpAvMsg(msg base.RtmpMsg) {
+	var (
+		pkt media.Packet
+		ok  bool
+		err error
+	)
+	switch msg.Header.MsgTypeId {
+	case base.RtmpTypeIdAudio:
+		pkt, ok, err = c.demux.Audio(msg.Header.TimestampAbs, msg.Payload)
+	case base.RtmpTypeIdVideo:
+		pkt, ok, err = c.demux.Video(msg.Header.TimestampAbs, msg.Payload)
+	case base.RtmpTypeIdMetadata:
+		var m media.Metadata
+		if m, err = flv.ParseMetadata(msg.Payload); err == nil {
+			c.pub.WriteMetadata(m)
+		}
+	}
+	if err != nil {
+		c.bad++
+		if c.firstBad == nil {
+			c.firstBad = err
+		}
+		return
+	}
+	if ok {
+		c.pub.WritePacket(pkt)
+	}
+}
+
+// OnNewRtmpSubSession implements lalrtmp.IServerSessionObserver.
+func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
+	req, key, err := c.request(s)
+	if err != nil {
+		c.writeStatus("error", "NetStream.Play.StreamNotFound", err.Error())
+		return fmt.Errorf("play: %w", err)
+	}
+	c.role, c.key = "play", key
+	c.guard.Established()
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.playCancel, c.playDone = cancel, make(chan struct{})
+	go c.play(ctx, req, key)
+	return nil
+}
+
+// play sends the stream to the player until either side ends. It writes to
+// the socket directly, not through lal's unbounded-latency write channel:
+// the hub's per-reader queue is the one buffer, so a slow player drops
+// whole GOPs there instead of lagging.
+func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) {
+	defer close(c.playDone)
+	r, err := c.srv.hub.Subscribe(ctx, key, stream.ClientInfo{
+		Protocol: "rtmp",
+		Remote:   c.nc.RemoteAddr().String(),
+		Params:   req.Redacted(),
+		Kick:     c.close,
+	}, c.srv.cfg.PlayWait)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.playErr = err
+			c.writeStatus("error", "NetStream.Play.StreamNotFound", err.Error())
+		}
+		c.close()
+		return
+	}
+	defer r.Close()
+
+	var (
+		w     rtmpproto.PacketWriter
+		batch []media.Packet
+		out   []byte
+	)
+	for {
+		batch, err = r.ReadBatch(ctx, batch[:0])
+		out = out[:0]
+		m, ver := r.Metadata()
+		out = w.AppendMetadata(out, m, ver)
+		for i := range batch {
+			out = w.AppendPacket(out, &batch[i])
+		}
+		clear(batch) // let the payloads go
+		if len(out) > 0 {
+			if werr := c.write(out); werr != nil {
+				c.playErr = fmt.Errorf("write to player: %w", werr)
+				c.close()
+				return
+			}
+		}
+		if cap(out) > 4<<20 {
+			out = nil // a GOP-cache burst: don't keep it for the whole session
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				c.writeStatus("status", "NetStream.Play.UnpublishNotify", "stream ended")
+			}
+			c.close()
+			return
+		}
+	}
+}
+
+func (c *conn) write(b []byte) error {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// writeStatus sends an onStatus command (best effort: the connection is
+// usually about to close).
+func (c *conn) writeStatus(level, code, desc string) {
+	var b bytes.Buffer
+	_ = lalrtmp.Amf0.WriteString(&b, "onStatus")
+	_ = lalrtmp.Amf0.WriteNumber(&b, 0)
+	_ = lalrtmp.Amf0.WriteNull(&b)
+	_ = lalrtmp.Amf0.WriteObject(&b, lalrtmp.ObjectPairArray{
+		{Key: "level", Value: level},
+		{Key: "code", Value: code},
+		{Key: "description", Value: desc},
+	})
+	msg := rtmpproto.AppendMessage(nil, rtmpproto.CsidData, base.RtmpTypeIdCommandMessageAmf0, 0,
+		rtmpproto.ChunkSize, nil, b.Bytes())
+	_ = c.write(msg)
+}
