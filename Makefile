@@ -31,7 +31,7 @@ test: deps ## vet, format check, every test with -race (unit, integration, e2e),
 fuzz: ## run every fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME=2m)
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/podium-fuzz.out 2>&1 || { cat /tmp/podium-fuzz.out; exit 1; }; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg > /tmp/podium-fuzz.out 2>&1 || { cat /tmp/podium-fuzz.out; exit 1; }; \
 	done
 
 bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/README.md
