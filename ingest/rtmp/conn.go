@@ -144,6 +144,10 @@ func (c *conn) OnRtmpConnect(_ *lalrtmp.ServerSession, opa lalrtmp.ObjectPairArr
 
 // OnNewRtmpPubSession implements lalrtmp.IServerSessionObserver.
 func (c *conn) OnNewRtmpPubSession(s *lalrtmp.ServerSession) error {
+	if c.role != "" {
+		// lal calls us again for a second publish/play on one connection.
+		return fmt.Errorf("publish on a connection that already did %s", c.role)
+	}
 	req, key, err := c.request(s)
 	if err != nil {
 		c.writeStatus("error", "NetStream.Publish.BadName", err.Error())
@@ -199,6 +203,9 @@ func (c *conn) OnReadRtmpAvMsg(msg base.RtmpMsg) {
 
 // OnNewRtmpSubSession implements lalrtmp.IServerSessionObserver.
 func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
+	if c.role != "" {
+		return fmt.Errorf("play on a connection that already did %s", c.role)
+	}
 	req, key, err := c.request(s)
 	if err != nil {
 		c.writeStatus("error", "NetStream.Play.StreamNotFound", err.Error())
