@@ -20,7 +20,10 @@ import (
 	"github.com/podiumlive/podium/configs"
 	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/hwaccel"
 	rtmpproto "github.com/podiumlive/podium/rtmp"
+	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/transcode/av"
 )
 
 func serveCmd() *cobra.Command {
@@ -95,8 +98,21 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		MaxHeaderBytes:    16 << 10,
 	}
 
+	av.InstallLog(log.With("component", "libav"))
+	backends := usableBackends(ctx, cfg.HWAccel, log.With("component", "hwaccel"))
+	engine := transcode.NewEngine(hub, func(vhost string) (transcode.Settings, bool) {
+		v := cfg.Vhost(vhost)
+		if v == nil || v.Transcode == nil {
+			return transcode.Settings{}, false
+		}
+		s := transcode.SettingsFrom(v.Transcode, cfg.HWAccel)
+		s.Backends = backends
+		return s, true
+	}, log.With("component", "transcode"))
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	engine.Start(runCtx)
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Add(3)
@@ -128,7 +144,31 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	defer done()
 	_ = httpSrv.Shutdown(shutdownCtx)
 	wg.Wait()
+	engine.Wait()
 	hub.Close()
 	log.Info("podium stopped")
 	return runErr
+}
+
+// usableBackends probes the preferred encoders once at start: streams then
+// try only those that work here (software always last), and each stream
+// still falls back at run time if its encoder fails to open.
+func usableBackends(ctx context.Context, hw configs.HWAccel, log *slog.Logger) []hwaccel.Backend {
+	chain := hwaccel.Chain(hw.Prefer)
+	var usable []hwaccel.Backend
+	for _, b := range chain {
+		st := b.Probe(ctx, hw.Device)
+		if st.Usable {
+			log.Info("video encoder usable", "backend", st.Backend, "encoder", st.Encoder, "device", st.Device)
+			usable = append(usable, b)
+			continue
+		}
+		log.Warn("video encoder not usable", "backend", st.Backend, "encoder", st.Encoder, "reason", st.Reason)
+	}
+	if len(usable) == 0 {
+		// Nothing probed usable (not even libx264): keep the chain, so each
+		// stream reports why its encoder fails.
+		return chain
+	}
+	return usable
 }
