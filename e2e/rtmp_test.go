@@ -77,7 +77,8 @@ func TestAudioFormatsCarriedUnchanged(t *testing.T) {
 
 func TestTwentyPublishersTwoPlayersEach(t *testing.T) {
 	const publishers, players = 20, 2
-	p := startPodium(t, twoVhosts)
+	// A loaded CI machine may take a while to start 20 ffmpegs: players wait.
+	p := startPodium(t, "rtmp: {play_wait: 20s}\n")
 	file := speexFixture(t)
 	for i := range publishers {
 		publish(t, file, p.RTMPURL("live/m"+strconv.Itoa(i)))

@@ -27,6 +27,7 @@ type conn struct {
 	srv   *Server
 	nc    net.Conn
 	guard *rtmpproto.GuardConn
+	gate  *gateConn
 	sess  *lalrtmp.ServerSession
 	log   *slog.Logger
 	start time.Time
@@ -54,11 +55,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		srv:   s,
 		nc:    nc,
-		guard: rtmpproto.NewGuardConn(nc, s.cfg.Limits),
+		guard: rtmpproto.NewGuardConn(newBufConn(nc), s.cfg.Limits),
 		log:   s.log.With("remote", nc.RemoteAddr().String()),
 		start: time.Now(),
 	}
-	c.sess = lalrtmp.NewServerSession(c, c.guard)
+	c.gate = &gateConn{GuardConn: c.guard}
+	c.sess = lalrtmp.NewServerSession(c, c.gate)
 	return c
 }
 
@@ -219,10 +221,10 @@ func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
 	return nil
 }
 
-// play sends the stream to the player until either side ends. It writes to
-// the socket directly, not through lal's unbounded-latency write channel:
-// the hub's per-reader queue is the one buffer, so a slow player drops
-// whole GOPs there instead of lagging.
+// play sends the stream to the player until either side ends. Writes go
+// to the socket (see playSink), not through lal's write channel: the hub's
+// per-reader queue is the one buffer, so a slow player drops whole GOPs
+// there instead of lagging.
 func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) {
 	defer close(c.playDone)
 	r, err := c.srv.hub.Subscribe(ctx, key, stream.ClientInfo{
@@ -240,30 +242,22 @@ func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) 
 		return
 	}
 	defer r.Close()
+	sink := newPlaySink(c.nc, c.srv.cfg.WriteTimeout)
+	c.gate.sink.Store(sink)
+	_ = c.nc.SetWriteDeadline(time.Time{}) // drop lal's: the sink sets its own
+	r.SetDirect(sink.direct)
 
-	var (
-		w     rtmpproto.PacketWriter
-		batch []media.Packet
-		out   []byte
-	)
+	var batch []media.Packet
 	for {
 		batch, err = r.ReadBatch(ctx, batch[:0])
-		out = out[:0]
 		m, ver := r.Metadata()
-		out = w.AppendMetadata(out, m, ver)
-		for i := range batch {
-			out = w.AppendPacket(out, &batch[i])
-		}
+		werr := sink.writeBatch(batch, m, ver)
 		clear(batch) // let the payloads go
-		if len(out) > 0 {
-			if werr := c.write(out); werr != nil {
-				c.playErr = fmt.Errorf("write to player: %w", werr)
-				c.close()
-				return
-			}
-		}
-		if cap(out) > 4<<20 {
-			out = nil // a GOP-cache burst: don't keep it for the whole session
+		r.Done()
+		if werr != nil {
+			c.playErr = fmt.Errorf("write to player: %w", werr)
+			c.close()
+			return
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -275,7 +269,12 @@ func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) 
 	}
 }
 
+// write sends b in order with everything else written on the socket.
 func (c *conn) write(b []byte) error {
+	if s := c.gate.sink.Load(); s != nil {
+		_, err := s.control(b)
+		return err
+	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
 		return err
 	}

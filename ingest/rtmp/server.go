@@ -18,8 +18,8 @@ import (
 
 	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
 
-	rtmpproto "github.com/podiumlive/podium/rtmp"
 	"github.com/podiumlive/podium/ingest/stream"
+	rtmpproto "github.com/podiumlive/podium/rtmp"
 )
 
 // Config is what the server needs from Podium's configuration.

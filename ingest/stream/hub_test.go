@@ -359,3 +359,54 @@ func TestNoLeakAfterManyCycles(t *testing.T) {
 	runWG.Wait()
 	h.Close()
 }
+
+func TestDirectConsumer(t *testing.T) {
+	h := NewHub(DefaultOptions(), nil)
+	pub, _ := h.Publish(key("s1"), ClientInfo{})
+	pub.WriteMetadata(media.Metadata{{Name: "fps", Value: 25.0}})
+	r, err := h.Subscribe(context.Background(), key("s1"), ClientInfo{}, 0)
+	require.NoError(t, err)
+
+	var direct []media.Packet
+	var sawMeta uint64
+	result := DirectSent
+	r.SetDirect(func(p *media.Packet, _ media.Metadata, ver uint64) DirectResult {
+		direct = append(direct, *p)
+		sawMeta = ver
+		return result
+	})
+	pub.WritePacket(vpkt(0, true))
+	pub.WritePacket(apkt(0))
+	require.Len(t, direct, 2, "taken on the publisher's goroutine")
+	require.EqualValues(t, 1, sawMeta, "with the current metadata version")
+
+	// The socket is full: the consumer's goroutine must finish; meanwhile
+	// the hub queues.
+	result = DirectPending
+	pub.WritePacket(vpkt(1, false))
+	pub.WritePacket(vpkt(2, false))
+	pub.WritePacket(vpkt(3, false))
+	require.Len(t, direct, 3, "no direct calls while the consumer is busy")
+	batch, err := r.ReadBatch(context.Background(), nil)
+	require.NoError(t, err)
+	require.Len(t, batch, 2, "packets queued while busy, in order")
+	require.Equal(t, vpkt(2, false).DTS, batch[0].DTS)
+	pub.WritePacket(vpkt(4, false))
+	require.Len(t, direct, 3, "still busy until Done")
+	r.Done()
+	batch, _ = r.ReadBatch(context.Background(), nil)
+	require.Len(t, batch, 1)
+	r.Done()
+	result = DirectSent
+	pub.WritePacket(vpkt(5, false))
+	require.Len(t, direct, 4, "direct again once caught up")
+	require.EqualValues(t, 6, r.Stats().Out.Packets)
+
+	// A pending write with nothing queued: ReadBatch returns at once, empty.
+	result = DirectPending
+	pub.WritePacket(vpkt(6, false))
+	batch, err = r.ReadBatch(context.Background(), nil)
+	require.NoError(t, err)
+	require.Empty(t, batch)
+	r.Done()
+}

@@ -22,6 +22,9 @@ type Reader struct {
 	notify chan struct{}
 
 	mu        sync.Mutex
+	direct    DirectFunc
+	busy      bool // the consumer holds packets it has not finished writing
+	poke      bool // a direct write left work for the consumer's goroutine
 	ring      []media.Packet
 	head, n   int
 	bytes     int
@@ -96,15 +99,72 @@ func (r *Reader) push(p *media.Packet, hasVideo bool) {
 			return
 		}
 	}
+	if r.direct != nil && r.n == 0 && !r.busy {
+		switch r.direct(p, r.meta, r.metaVer) {
+		case DirectSent:
+			r.mu.Unlock()
+			r.warn(warn)
+			r.out.add(len(p.Data), p.Track.Kind == media.KindVideo)
+			return
+		case DirectPending:
+			r.busy, r.poke = true, true
+			r.mu.Unlock()
+			r.warn(warn)
+			r.out.add(len(p.Data), p.Track.Kind == media.KindVideo)
+			r.signal()
+			return
+		}
+	}
 	r.ring[(r.head+r.n)%len(r.ring)] = *p
 	r.n++
 	r.bytes += len(p.Data)
 	r.mu.Unlock()
 	r.warn(warn)
+	r.signal()
+}
+
+func (r *Reader) signal() {
 	select {
 	case r.notify <- struct{}{}:
 	default:
 	}
+}
+
+// DirectResult is what a DirectFunc did with a packet.
+type DirectResult int
+
+const (
+	// DirectSent: written; nothing left to do.
+	DirectSent DirectResult = iota
+	// DirectPending: taken, but the consumer's goroutine must finish the
+	// job (e.g. bytes the socket did not take): ReadBatch returns at once.
+	DirectPending
+	// DirectRefused: not taken; the hub queues it as usual.
+	DirectRefused
+)
+
+// DirectFunc takes a packet on the publisher's goroutine. It must not
+// block: it is called with the stream's locks held.
+type DirectFunc func(p *media.Packet, meta media.Metadata, metaVer uint64) DirectResult
+
+// SetDirect lets a batch consumer take packets on the publisher's
+// goroutine while it keeps up, which saves waking the consumer's own
+// goroutine for every packet (the cost that dominates a relay). Whenever
+// the consumer is behind (ReadBatch handed it packets, or fn returned
+// DirectPending), packets are queued as usual until it calls Done. fn is
+// never called concurrently with the consumer's handling of a batch.
+func (r *Reader) SetDirect(fn DirectFunc) {
+	r.mu.Lock()
+	r.direct = fn
+	r.mu.Unlock()
+}
+
+// Done tells the hub that a direct consumer has finished the batch
+// ReadBatch gave it: direct writes may resume.
+func (r *Reader) Done() {
+	r.mu.Lock()
+	r.busy = false
+	r.mu.Unlock()
 }
 
 func (r *Reader) warn(n uint64) {
@@ -127,10 +187,7 @@ func (r *Reader) setMetadata(m media.Metadata, ver uint64) {
 	r.mu.Lock()
 	r.meta, r.metaVer = m, ver
 	r.mu.Unlock()
-	select {
-	case r.notify <- struct{}{}:
-	default:
-	}
+	r.signal()
 }
 
 // Metadata returns the stream's metadata and its version; the version
@@ -145,10 +202,7 @@ func (r *Reader) finish() {
 	r.mu.Lock()
 	r.done = true
 	r.mu.Unlock()
-	select {
-	case r.notify <- struct{}{}:
-	default:
-	}
+	r.signal()
 }
 
 // Read returns the next packet, waiting for one. It returns io.EOF once the
@@ -178,7 +232,9 @@ func (r *Reader) Read(ctx context.Context) (media.Packet, error) {
 }
 
 // ReadBatch appends every queued packet to dst, waiting until there is at
-// least one; it is Read for consumers that write in batches.
+// least one; it is Read for consumers that write in batches. With a
+// DirectFunc set it may return an empty batch (a direct write left work),
+// and the consumer must call Done when it has handled what it got.
 func (r *Reader) ReadBatch(ctx context.Context, dst []media.Packet) ([]media.Packet, error) {
 	for {
 		r.mu.Lock()
@@ -198,8 +254,17 @@ func (r *Reader) ReadBatch(ctx context.Context, dst []media.Packet) ([]media.Pac
 			}
 			r.bytes = 0
 			r.head = 0
+			r.poke = false
+			if r.direct != nil {
+				r.busy = true
+			}
 			r.mu.Unlock()
 			r.out.addN(bytes, count, video)
+			return dst, nil
+		}
+		if r.poke {
+			r.poke = false // busy stays set: the consumer has work
+			r.mu.Unlock()
 			return dst, nil
 		}
 		err := r.idleErrLocked()
@@ -239,10 +304,7 @@ func (r *Reader) Close() {
 	r.closed = true
 	r.clearLocked()
 	r.mu.Unlock()
-	select {
-	case r.notify <- struct{}{}:
-	default:
-	}
+	r.signal()
 }
 
 // ReaderStats is a snapshot of a reader.
