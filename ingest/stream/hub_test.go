@@ -400,7 +400,7 @@ func TestDirectConsumer(t *testing.T) {
 	result = DirectSent
 	pub.WritePacket(vpkt(5, false))
 	require.Len(t, direct, 4, "direct again once caught up")
-	require.EqualValues(t, 6, r.Stats().Out.Packets)
+	require.EqualValues(t, 7, r.Stats().Out.Packets)
 
 	// A pending write with nothing queued: ReadBatch returns at once, empty.
 	result = DirectPending
