@@ -18,9 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podiumlive/podium/configs"
+	"github.com/podiumlive/podium/hwaccel"
 	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/hwaccel"
 	rtmpproto "github.com/podiumlive/podium/rtmp"
 	"github.com/podiumlive/podium/transcode"
 	"github.com/podiumlive/podium/transcode/av"
