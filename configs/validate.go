@@ -219,9 +219,9 @@ func (p *problems) transcode(names map[string]int, loop []string, key string, v 
 		p.add(key+".video.gop", "must not be negative")
 	}
 	p.oneOf(key+".video.profile", vd.Profile, "", "baseline", "main", "high")
-	if strings.ContainsAny(vd.Preset, " :=,") {
-		p.add(key+".video.preset", "not a preset name (got %q)", vd.Preset)
-	}
+	// x264's names; hwaccel maps them onto each hardware encoder's scale.
+	p.oneOf(key+".video.preset", vd.Preset, "", "ultrafast", "superfast", "veryfast", "faster", "fast",
+		"medium", "slow", "slower", "veryslow", "placebo")
 }
 
 func hasKey(m map[string]int, k string) bool {
