@@ -2,9 +2,6 @@ package transcode
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -55,7 +52,6 @@ func loadFLV(t testing.TB, args ...string) []media.Packet {
 		}
 		pos += 11 + size + 4
 	}
-	_ = binary.BigEndian
 	return pkts
 }
 
@@ -113,13 +109,24 @@ func (r *rig) transcode(t testing.TB, name string, pkts []media.Packet) []media.
 			got = append(got, p)
 		}
 	}()
-	for _, p := range pkts {
+	for i, p := range pkts {
 		pub.WritePacket(p)
-		time.Sleep(50 * time.Microsecond) // let the pipeline keep up; queues are bounded
+		// Let the pipeline keep up: queues are bounded and drop by design.
+		for i%64 == 0 && queued(pub.Stream()) > 256 {
+			time.Sleep(time.Millisecond)
+		}
 	}
 	pub.Close()
 	wg.Wait()
 	return got
+}
+
+func queued(st *stream.Stream) int {
+	n := 0
+	for _, r := range st.Readers() {
+		n = max(n, r.Stats().Queued)
+	}
+	return n
 }
 
 func split(pkts []media.Packet) (video, audio []media.Packet) {
@@ -285,5 +292,32 @@ func TestWatchdogAndRestart(t *testing.T) {
 	t.Fatal("the watchdog never restarted the stalled pipeline")
 }
 
-var _ = errors.Is
-var _ = io.EOF
+// Ten minutes of Speex in, AAC out: the sample-counted timeline ends where
+// the input ends (no drift), and a gap in the input is carried over.
+func TestNoDriftOverTenMinutes(t *testing.T) {
+	in := loadFLV(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000", "-t", "600",
+		"-c:a", "libspeex", "-ar", "16000", "-ac", "1")
+	// A 3 s hole at 5 minutes: the encoder clock must jump with it.
+	for i := range in {
+		if in[i].PTS >= 300*time.Second {
+			in[i].PTS += 3 * time.Second
+			in[i].DTS += 3 * time.Second
+		}
+	}
+	r := newRig(t, defaultSettings())
+	out := r.transcode(t, "drift", in)
+	require.NotEmpty(t, out)
+	frame := time.Second * 1024 / 44100
+	inEnd := in[len(in)-1].PTS + 20*time.Millisecond
+	outEnd := out[len(out)-1].PTS + frame
+	require.InDelta(t, inEnd.Seconds(), outEnd.Seconds(), 0.05, "in ends %s, out ends %s", inEnd, outEnd)
+	// Around the hole: output time jumps by about 3 s too.
+	for i := 1; i < len(out); i++ {
+		if d := out[i].PTS - out[i-1].PTS; d > time.Second {
+			require.InDelta(t, 3.0, d.Seconds(), 0.1)
+			require.InDelta(t, 303.0, out[i].PTS.Seconds(), 0.1)
+			return
+		}
+	}
+	t.Fatal("the 3 s input gap did not show in the output")
+}
