@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	podiumBin = filepath.Join(dir, "podium")
-	build := exec.Command("go", "build", "-race", "-o", podiumBin, "../cmd/podium")
+	// The go that runs this test builds the binary (CI's PATH may lack it).
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	build := exec.Command(gobin, "build", "-race", "-o", podiumBin, "../cmd/podium")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build podium:", err)

@@ -80,6 +80,7 @@ type PacketWriter struct {
 	video, audio *media.Track
 	metaVer      uint64
 	scratch      []byte
+	hdr          media.Packet
 }
 
 // Timestamp converts a packet time to RTMP milliseconds.
@@ -107,10 +108,10 @@ func (w *PacketWriter) AppendPacket(dst []byte, p *media.Packet) []byte {
 				dst = AppendMessage(dst, CsidVideo, TypeVideo, ts, ChunkSize, nil, cfg)
 			}
 		}
-		if w.scratch, err = flv.AppendVideo(w.scratch[:0], p); err != nil {
+		if w.scratch, err = flv.AppendVideo(w.scratch[:0], w.header(p)); err != nil {
 			return dst
 		}
-		return AppendMessage(dst, CsidVideo, TypeVideo, ts, ChunkSize, nil, w.scratch)
+		return AppendMessage(dst, CsidVideo, TypeVideo, ts, ChunkSize, w.scratch, p.Data)
 	case media.KindAudio:
 		if p.Track != w.audio {
 			w.audio = p.Track
@@ -118,10 +119,19 @@ func (w *PacketWriter) AppendPacket(dst []byte, p *media.Packet) []byte {
 				dst = AppendMessage(dst, CsidAudio, TypeAudio, ts, ChunkSize, nil, cfg)
 			}
 		}
-		if w.scratch, err = flv.AppendAudio(w.scratch[:0], p); err != nil {
+		if w.scratch, err = flv.AppendAudio(w.scratch[:0], w.header(p)); err != nil {
 			return dst
 		}
-		return AppendMessage(dst, CsidAudio, TypeAudio, ts, ChunkSize, nil, w.scratch)
+		return AppendMessage(dst, CsidAudio, TypeAudio, ts, ChunkSize, w.scratch, p.Data)
 	}
 	return dst
+}
+
+// header is p without its payload: the flv package then appends just the
+// tag header, and AppendMessage copies the payload once, straight into the
+// chunks.
+func (w *PacketWriter) header(p *media.Packet) *media.Packet {
+	w.hdr = *p
+	w.hdr.Data = nil
+	return &w.hdr
 }
