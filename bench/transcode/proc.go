@@ -1,0 +1,270 @@
+// Process handling and /proc sampling, copied from bench/relay/proc.go (both
+// are package main, so they cannot share it).
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// procs starts every child process of the bench in its own process group and
+// stops them all, group by group, on exit (also after SIGINT/SIGTERM).
+type procs struct {
+	mu      sync.Mutex
+	closed  bool
+	running []*child
+}
+
+// child is one started process; done is closed once it has been waited for.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // valid after done
+}
+
+// start runs cmd in a new process group. The child also gets SIGKILL if the
+// bench itself dies without cleaning up (Pdeathsig).
+func (p *procs) start(name string, cmd *exec.Cmd) (*child, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("shutting down")
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	p.running = append(p.running, c)
+	return c, nil
+}
+
+// alive reports whether the child has not exited yet.
+func (c *child) alive() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stopAll sends SIGTERM to every process group, waits up to grace, then
+// SIGKILLs the groups still there. No process is started after it.
+func (p *procs) stopAll(grace time.Duration) {
+	p.mu.Lock()
+	p.closed = true
+	list := p.running
+	p.running = nil
+	p.mu.Unlock()
+	for _, c := range list {
+		if c.alive() {
+			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(grace)
+	for _, c := range list {
+		select {
+		case <-c.done:
+		case <-deadline:
+		}
+	}
+	for _, c := range list {
+		if c.alive() {
+			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			<-c.done
+		}
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it (a child's stderr).
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func newTail(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// freePorts reserves n distinct free TCP ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("reserve a port: %w", err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// waitListen dials addr until it answers, the child exits, or timeout.
+func waitListen(ctx context.Context, c *child, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			_ = conn.Close()
+			return nil
+		}
+		if !c.alive() {
+			return fmt.Errorf("%s exited before listening on %s: %v", c.name, addr, c.err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not listen on %s within %s: %w", c.name, addr, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// usage is the CPU time (utime+stime, in clock ticks) and resident memory
+// of every live process in one process group.
+type usage struct {
+	ticks int64
+	rss   int64 // bytes
+	procs int
+}
+
+// groupUsage sums /proc/PID/stat and /proc/PID/status over every process
+// whose process group is pgid (nginx: master and workers; podium: itself).
+func groupUsage(pgid int) (usage, error) {
+	var u usage
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return u, fmt.Errorf("read /proc: %w", err)
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// Fields after the command name, which may hold spaces and ')'.
+		s := string(stat)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		// f[0]=state f[1]=ppid f[2]=pgrp ... f[11]=utime f[12]=stime
+		if len(f) < 13 || f[0] == "Z" {
+			continue
+		}
+		if g, _ := strconv.Atoi(f[2]); g != pgid {
+			continue
+		}
+		ut, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 != nil || err2 != nil {
+			return u, fmt.Errorf("parse /proc/%d/stat: %q", pid, s)
+		}
+		u.ticks += ut + st
+		u.rss += vmRSS(pid)
+		u.procs++
+	}
+	if u.procs == 0 {
+		return u, fmt.Errorf("no live process in group %d", pgid)
+	}
+	return u, nil
+}
+
+// vmRSS is /proc/PID/status VmRSS in bytes (0 when unreadable).
+func vmRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// machineCPU is the busy and total jiffies of all CPUs (/proc/stat "cpu").
+func machineCPU() (busy, total int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected /proc/stat: %q", line)
+	}
+	for i, s := range f[1:] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parse /proc/stat: %q", line)
+		}
+		if i >= 8 { // guest, guest_nice are already in user, nice
+			break
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total, nil
+}
+
+// clockTicks is sysconf(_SC_CLK_TCK) via getconf; 100 on Linux.
+func clockTicks() int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err != nil {
+		return 100
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil || v <= 0 {
+		return 100
+	}
+	return v
+}
