@@ -127,7 +127,7 @@ func (s *playSink) writeBatch(batch []media.Packet, meta media.Metadata, ver uin
 		s.buf = s.w.AppendPacket(s.buf, &batch[i])
 	}
 	err := s.writeLocked(s.buf)
-	if cap(s.buf) > 4<<20 {
+	if cap(s.buf) > 256<<10 {
 		s.buf = nil // a GOP-cache burst: don't keep it for the whole session
 	}
 	return err
