@@ -7,6 +7,8 @@
 package main
 
 import (
+	"github.com/podiumlive/podium/bench/internal/proc"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,7 +74,7 @@ type peer struct {
 	args     []string
 	bytes    atomic.Int64 // stdout bytes (players write the stream as FLV)
 	restarts atomic.Int64
-	log      *tailBuffer
+	log      *proc.Tail
 }
 
 type counter struct{ n *atomic.Int64 }
@@ -86,12 +88,12 @@ func (c counter) Write(p []byte) (int, error) {
 type server struct {
 	name    string
 	port    int
-	proc    *child
-	logs    *tailBuffer
+	proc    *proc.Child
+	logs    *proc.Tail
 	pubs    []*peer
 	players []*peer
 
-	u0, u1       usage
+	u0, u1       proc.Usage
 	maxRSS       int64
 	bytes0       []int64
 	bytes1       []int64
@@ -134,10 +136,10 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(dir)
 	}
 
-	var ps procs
-	defer ps.stopAll(5 * time.Second)
+	var ps proc.Group
+	defer ps.StopAll(5 * time.Second)
 
-	ports, err := freePorts(3)
+	ports, err := proc.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -162,7 +164,7 @@ func run(ctx context.Context, o options) error {
 				name: fmt.Sprintf("%s publisher s%d", s.name, i),
 				args: []string{"-hide_banner", "-v", "error", "-nostdin", "-re", "-stream_loop", "-1",
 					"-i", fix.path, "-c", "copy", "-f", "flv", s.url(i)},
-				log: newTail(4096),
+				log: proc.NewTail(4096),
 			}
 			s.pubs = append(s.pubs, p)
 			wg.Go(func() { keep(loadCtx, &ps, p, false) })
@@ -178,7 +180,7 @@ func run(ctx context.Context, o options) error {
 					name: fmt.Sprintf("%s player s%d#%d", s.name, i, j),
 					args: []string{"-hide_banner", "-v", "error", "-nostdin",
 						"-i", s.url(i), "-c", "copy", "-f", "flv", "pipe:1"},
-					log: newTail(4096),
+					log: proc.NewTail(4096),
 				}
 				s.players = append(s.players, p)
 				wg.Go(func() { keep(loadCtx, &ps, p, true) })
@@ -191,31 +193,31 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// Perf (optional) over the same window.
-	var perfRun *child
+	var perfRun *proc.Child
 	if o.perfOut != "" {
 		if _, err := exec.LookPath("perf"); err != nil {
 			slog.Warn("-perf: perf not installed, skipping the profile")
 		} else {
-			cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pod.proc.cmd.Process.Pid),
+			cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pod.proc.Cmd.Process.Pid),
 				"-o", o.perfOut, "--", "sleep", strconv.FormatFloat(o.duration.Seconds(), 'f', 1, 64))
-			plog := newTail(4096)
+			plog := proc.NewTail(4096)
 			cmd.Stdout, cmd.Stderr = plog, plog
-			if perfRun, err = ps.start("perf", cmd); err != nil {
+			if perfRun, err = ps.Start("perf", cmd); err != nil {
 				return err
 			}
 		}
 	}
 
 	// The window: snapshot, sample RSS and liveness every second, snapshot.
-	busy0, total0, err := machineCPU()
+	busy0, total0, err := proc.MachineCPU()
 	if err != nil {
 		return err
 	}
 	for _, s := range servers {
-		if s.u0, err = groupUsage(s.proc.cmd.Process.Pid); err != nil {
+		if s.u0, err = proc.GroupUsage(s.proc.Cmd.Process.Pid); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		s.maxRSS = s.u0.rss
+		s.maxRSS = s.u0.RSS
 		s.bytes0 = snapshot(s.players)
 		s.pubRestarts0 = restarts(s.pubs)
 	}
@@ -230,35 +232,35 @@ func run(ctx context.Context, o options) error {
 		case <-time.After(o.duration - time.Since(start)):
 		}
 		for _, s := range servers {
-			if !s.proc.alive() {
-				return fmt.Errorf("%s exited during the window (%v):\n%s", s.name, s.proc.err, s.logs)
+			if !s.proc.Alive() {
+				return fmt.Errorf("%s exited during the window (%v):\n%s", s.name, s.proc.Err, s.logs)
 			}
-			u, err := groupUsage(s.proc.cmd.Process.Pid)
+			u, err := proc.GroupUsage(s.proc.Cmd.Process.Pid)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
-			s.maxRSS = max(s.maxRSS, u.rss)
+			s.maxRSS = max(s.maxRSS, u.RSS)
 		}
 	}
 	for _, s := range servers {
-		if s.u1, err = groupUsage(s.proc.cmd.Process.Pid); err != nil {
+		if s.u1, err = proc.GroupUsage(s.proc.Cmd.Process.Pid); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		s.bytes1 = snapshot(s.players)
 	}
 	window := time.Since(start).Seconds()
-	busy1, total1, err := machineCPU()
+	busy1, total1, err := proc.MachineCPU()
 	if err != nil {
 		return err
 	}
 	stopLoad()
 
 	machineBusy := float64(busy1-busy0) / float64(max(total1-total0, 1)) * 100
-	res := report(os.Stdout, o, servers, fix, window, clockTicks(), machineBusy)
+	res := report(os.Stdout, o, servers, fix, window, proc.ClockTicks(), machineBusy)
 
 	if perfRun != nil {
 		select {
-		case <-perfRun.done:
+		case <-perfRun.Done:
 		case <-time.After(15 * time.Second):
 		}
 		printPerf(o.perfOut)
@@ -271,27 +273,27 @@ func run(ctx context.Context, o options) error {
 }
 
 // keep runs p until ctx ends, restarting it (after a pause) when it exits.
-func keep(ctx context.Context, ps *procs, p *peer, player bool) {
+func keep(ctx context.Context, ps *proc.Group, p *peer, player bool) {
 	for {
 		cmd := exec.Command("ffmpeg", p.args...)
 		if player {
 			cmd.Stdout = counter{&p.bytes}
 		}
 		cmd.Stderr = p.log
-		c, err := ps.start(p.name, cmd)
+		c, err := ps.Start(p.name, cmd)
 		if err != nil {
 			return
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.done:
+		case <-c.Done:
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		p.restarts.Add(1)
-		slog.Debug("peer exited, restarting", "peer", p.name, "err", c.err, "log", p.log.String())
+		slog.Debug("peer exited, restarting", "peer", p.name, "err", c.Err, "log", p.log.String())
 		if sleep(ctx, 500*time.Millisecond) != nil {
 			return
 		}
@@ -325,7 +327,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // startNginx writes a minimal nginx.conf (nginx-rtmp, one live application)
 // under dir and runs nginx in the foreground with the master and one worker.
-func startNginx(ctx context.Context, ps *procs, o options, dir string, port int) (*server, error) {
+func startNginx(ctx context.Context, ps *proc.Group, o options, dir string, port int) (*server, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("nginx dir: %w", err)
 	}
@@ -348,14 +350,14 @@ rtmp {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("write nginx.conf: %w", err)
 	}
-	logs := newTail(8192)
+	logs := proc.NewTail(8192)
 	cmd := exec.Command(o.nginx, "-c", path, "-p", dir+"/", "-e", filepath.Join(dir, "logs", "error.log"), "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.start("nginx", cmd)
+	c, err := ps.Start("nginx", cmd)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
+	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, logs)
 	}
 	return &server{name: "nginx-rtmp", port: port, proc: c, logs: logs}, nil
@@ -363,7 +365,7 @@ rtmp {
 
 // startPodium writes a pure-relay config (no transcode, forward or HLS)
 // under dir and runs podium serve.
-func startPodium(ctx context.Context, ps *procs, bin, dir string, rtmpPort, httpPort int) (*server, error) {
+func startPodium(ctx context.Context, ps *proc.Group, bin, dir string, rtmpPort, httpPort int) (*server, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, fmt.Errorf("podium dir: %w", err)
 	}
@@ -376,14 +378,14 @@ vhosts: [{name: __defaultVhost__}]
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("write podium.yaml: %w", err)
 	}
-	logs := newTail(8192)
+	logs := proc.NewTail(8192)
 	cmd := exec.Command(bin, "serve", "--config", path)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.start("podium", cmd)
+	c, err := ps.Start("podium", cmd)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", rtmpPort), 10*time.Second); err != nil {
+	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", rtmpPort), 10*time.Second); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, logs)
 	}
 	return &server{name: "podium", port: rtmpPort, proc: c, logs: logs}, nil
@@ -442,7 +444,7 @@ type serverResult struct {
 	CPUPctPerStream  float64 `json:"cpu_pct_per_stream"`
 	CPUPctPerOutput  float64 `json:"cpu_pct_per_output"`
 	RSSMB            float64 `json:"rss_mb_peak"`
-	Procs            int     `json:"procs"`
+	Procs            int     `json:"proc.Group"`
 	MbitOut          float64 `json:"mbit_s_out"`
 	PlayerMBMin      float64 `json:"player_mb_min"`
 	PlayerMBMax      float64 `json:"player_mb_max"`
@@ -473,7 +475,7 @@ func report(w io.Writer, o options, servers []*server, fix fixtureFile, window f
 	fmt.Fprintf(w, "\nrelay: %d streams x %d players per server, %.1f s window, fixture %.2f Mbit/s, machine %.0f%% busy (all cores)\n\n",
 		o.n, o.m, window, res.FixtureMbit, busy)
 	for _, s := range servers {
-		cpu := float64(s.u1.ticks-s.u0.ticks) / float64(clk) / window * 100
+		cpu := float64(s.u1.Ticks-s.u0.Ticks) / float64(clk) / window * 100
 		got := make([]float64, len(s.players))
 		var sum int64
 		for i := range s.players {
@@ -487,7 +489,7 @@ func report(w io.Writer, o options, servers []*server, fix fixtureFile, window f
 		}
 		r := serverResult{
 			Server: s.name, CPUPct: cpu, CPUPctPerStream: cpu / float64(o.n), CPUPctPerOutput: cpu / float64(o.n*o.m),
-			RSSMB: float64(s.maxRSS) / (1 << 20), Procs: s.u1.procs, MbitOut: float64(sum) * 8 / window / 1e6,
+			RSSMB: float64(s.maxRSS) / (1 << 20), Procs: s.u1.Procs, MbitOut: float64(sum) * 8 / window / 1e6,
 			PlayerMBMin: slices.Min(got) / 1e6, PlayerMBMax: slices.Max(got) / 1e6,
 			PlayerRestarts: restarts(s.players), PublisherRestart: restarts(s.pubs) - s.pubRestarts0,
 		}

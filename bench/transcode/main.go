@@ -9,6 +9,8 @@
 package main
 
 import (
+	"github.com/podiumlive/podium/bench/internal/proc"
+
 	"context"
 	"errors"
 	"flag"
@@ -70,8 +72,8 @@ type peer struct {
 	args     []string
 	watch    *flvWatch // players: their FLV stdout
 	restarts atomic.Int64
-	cur      atomic.Pointer[child]
-	log      *tailBuffer
+	cur      atomic.Pointer[proc.Child]
+	log      *proc.Tail
 }
 
 // system is one side under test: Podium alone, or nginx-rtmp plus its
@@ -79,8 +81,8 @@ type peer struct {
 type system struct {
 	name        string
 	port        int
-	proc        *child
-	logs        *tailBuffer
+	proc        *proc.Child
+	logs        *proc.Tail
 	inURL       func(i int) string
 	outURL      func(i int) string
 	pubs        []*peer
@@ -112,28 +114,28 @@ type sample struct {
 
 func (s *system) sample() (sample, error) {
 	var r sample
-	u, err := groupUsage(s.proc.cmd.Process.Pid)
+	u, err := proc.GroupUsage(s.proc.Cmd.Process.Pid)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", s.name, err)
 	}
-	r.serverTicks, r.serverRSS = u.ticks, u.rss
-	r.serverAnon = rssAnon(s.proc.cmd.Process.Pid)
-	r.pss = groupPss(s.proc.cmd.Process.Pid)
+	r.serverTicks, r.serverRSS = u.Ticks, u.RSS
+	r.serverAnon = rssAnon(s.proc.Cmd.Process.Pid)
+	r.pss = groupPss(s.proc.Cmd.Process.Pid)
 	for _, t := range s.transcoders {
 		c := t.cur.Load()
-		if c == nil || !c.alive() {
+		if c == nil || !c.Alive() {
 			r.transPIDs = append(r.transPIDs, 0)
 			continue
 		}
-		tu, err := groupUsage(c.cmd.Process.Pid)
+		tu, err := proc.GroupUsage(c.Cmd.Process.Pid)
 		if err != nil {
 			r.transPIDs = append(r.transPIDs, 0)
 			continue
 		}
-		r.transTicks += tu.ticks
-		r.transRSS += tu.rss
-		r.pss += groupPss(c.cmd.Process.Pid)
-		r.transPIDs = append(r.transPIDs, c.cmd.Process.Pid)
+		r.transTicks += tu.Ticks
+		r.transRSS += tu.RSS
+		r.pss += groupPss(c.Cmd.Process.Pid)
+		r.transPIDs = append(r.transPIDs, c.Cmd.Process.Pid)
 	}
 	return r, nil
 }
@@ -171,10 +173,10 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(dir)
 	}
 
-	var ps procs
-	defer ps.stopAll(5 * time.Second)
+	var ps proc.Group
+	defer ps.StopAll(5 * time.Second)
 
-	ports, err := freePorts(3)
+	ports, err := proc.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -193,11 +195,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	for _, s := range systems {
-		u, err := groupUsage(s.proc.cmd.Process.Pid)
+		u, err := proc.GroupUsage(s.proc.Cmd.Process.Pid)
 		if err != nil {
 			return fmt.Errorf("%s idle: %w", s.name, err)
 		}
-		s.idleRSS = u.rss
+		s.idleRSS = u.RSS
 	}
 
 	var wg sync.WaitGroup
@@ -213,7 +215,7 @@ func run(ctx context.Context, o options) error {
 				name: fmt.Sprintf("%s publisher s%d", s.name, i),
 				args: []string{"-hide_banner", "-v", "error", "-nostdin", "-re", "-stream_loop", "-1",
 					"-i", fix.path, "-c", "copy", "-f", "flv", s.inURL(i)},
-				log: newTail(4096),
+				log: proc.NewTail(4096),
 			}
 			s.pubs = append(s.pubs, p)
 			spawn(p)
@@ -231,7 +233,7 @@ func run(ctx context.Context, o options) error {
 			name: fmt.Sprintf("%s transcoder s%d", ngx.name, i),
 			args: []string{"-hide_banner", "-v", "error", "-nostdin", "-i", ngx.inURL(i),
 				"-c:v", "copy", "-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "1", "-f", "flv", ngx.outURL(i)},
-			log: newTail(4096),
+			log: proc.NewTail(4096),
 		}
 		ngx.transcoders = append(ngx.transcoders, p)
 		spawn(p)
@@ -247,7 +249,7 @@ func run(ctx context.Context, o options) error {
 				args: []string{"-hide_banner", "-v", "error", "-nostdin", "-rw_timeout", "15000000",
 					"-i", s.outURL(i), "-c", "copy", "-f", "flv", "pipe:1"},
 				watch: newFLVWatch(),
-				log:   newTail(4096),
+				log:   proc.NewTail(4096),
 			}
 			s.players = append(s.players, p)
 			spawn(p)
@@ -261,23 +263,23 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	var perfRun *child
+	var perfRun *proc.Child
 	if o.perfOut != "" {
 		if _, err := exec.LookPath("perf"); err != nil {
 			slog.Warn("-perf: perf not installed, skipping the profile")
 		} else {
-			cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pod.proc.cmd.Process.Pid),
+			cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pod.proc.Cmd.Process.Pid),
 				"-o", o.perfOut, "--", "sleep", strconv.FormatFloat(o.duration.Seconds(), 'f', 1, 64))
-			plog := newTail(4096)
+			plog := proc.NewTail(4096)
 			cmd.Stdout, cmd.Stderr = plog, plog
-			if perfRun, err = ps.start("perf", cmd); err != nil {
+			if perfRun, err = ps.Start("perf", cmd); err != nil {
 				return err
 			}
 		}
 	}
 
 	// The window: snapshot, sample memory and liveness every second, snapshot.
-	busy0, total0, err := machineCPU()
+	busy0, total0, err := proc.MachineCPU()
 	if err != nil {
 		return err
 	}
@@ -302,8 +304,8 @@ func run(ctx context.Context, o options) error {
 		case <-time.After(o.duration - time.Since(start)):
 		}
 		for _, s := range systems {
-			if !s.proc.alive() {
-				return fmt.Errorf("%s exited during the window (%v):\n%s", s.name, s.proc.err, s.logs)
+			if !s.proc.Alive() {
+				return fmt.Errorf("%s exited during the window (%v):\n%s", s.name, s.proc.Err, s.logs)
 			}
 			u, err := s.sample()
 			if err != nil {
@@ -326,18 +328,18 @@ func run(ctx context.Context, o options) error {
 		s.watch1 = watchCounts(s.players)
 	}
 	window := time.Since(start).Seconds()
-	busy1, total1, err := machineCPU()
+	busy1, total1, err := proc.MachineCPU()
 	if err != nil {
 		return err
 	}
 	stopLoad()
 
 	machineBusy := float64(busy1-busy0) / float64(max(total1-total0, 1)) * 100
-	res := report(os.Stdout, o, pod, ngx, fix, window, clockTicks(), machineBusy)
+	res := report(os.Stdout, o, pod, ngx, fix, window, proc.ClockTicks(), machineBusy)
 
 	if perfRun != nil {
 		select {
-		case <-perfRun.done:
+		case <-perfRun.Done:
 		case <-time.After(15 * time.Second):
 		}
 		printPerf(o.perfOut)
@@ -394,7 +396,7 @@ func groupPss(pgid int) int64 {
 }
 
 // keep runs p until ctx ends, restarting it (after a pause) when it exits.
-func keep(ctx context.Context, ps *procs, p *peer) {
+func keep(ctx context.Context, ps *proc.Group, p *peer) {
 	for {
 		cmd := exec.Command("ffmpeg", p.args...)
 		if p.watch != nil {
@@ -402,7 +404,7 @@ func keep(ctx context.Context, ps *procs, p *peer) {
 			cmd.Stdout = p.watch
 		}
 		cmd.Stderr = p.log
-		c, err := ps.start(p.name, cmd)
+		c, err := ps.Start(p.name, cmd)
 		if err != nil {
 			return
 		}
@@ -410,13 +412,13 @@ func keep(ctx context.Context, ps *procs, p *peer) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.done:
+		case <-c.Done:
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		p.restarts.Add(1)
-		slog.Debug("peer exited, restarting", "peer", p.name, "err", c.err, "log", p.log.String())
+		slog.Debug("peer exited, restarting", "peer", p.name, "err", c.Err, "log", p.log.String())
 		if sleep(ctx, 500*time.Millisecond) != nil {
 			return
 		}
@@ -451,7 +453,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // startNginx writes an nginx.conf with two nginx-rtmp applications, live
 // (the encoders') and transcode (the transcoders' output), and runs nginx in
 // the foreground with the master and one worker.
-func startNginx(ctx context.Context, ps *procs, o options, dir string, port int) (*system, error) {
+func startNginx(ctx context.Context, ps *proc.Group, o options, dir string, port int) (*system, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("nginx dir: %w", err)
 	}
@@ -475,14 +477,14 @@ rtmp {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("write nginx.conf: %w", err)
 	}
-	logs := newTail(8192)
+	logs := proc.NewTail(8192)
 	cmd := exec.Command(o.nginx, "-c", path, "-p", dir+"/", "-e", filepath.Join(dir, "logs", "error.log"), "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.start("nginx", cmd)
+	c, err := ps.Start("nginx", cmd)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
+	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, logs)
 	}
 	base := fmt.Sprintf("rtmp://127.0.0.1:%d/", port)
@@ -494,7 +496,7 @@ rtmp {
 
 // startPodium writes the embedded default's transcode (audio to AAC 64k
 // 44.1 kHz, video copied) on the CPU, without HLS, and runs podium serve.
-func startPodium(ctx context.Context, ps *procs, bin, dir string, rtmpPort, httpPort int) (*system, error) {
+func startPodium(ctx context.Context, ps *proc.Group, bin, dir string, rtmpPort, httpPort int) (*system, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, fmt.Errorf("podium dir: %w", err)
 	}
@@ -511,14 +513,14 @@ vhosts:
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("write podium.yaml: %w", err)
 	}
-	logs := newTail(8192)
+	logs := proc.NewTail(8192)
 	cmd := exec.Command(bin, "serve", "--config", path)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.start("podium", cmd)
+	c, err := ps.Start("podium", cmd)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", rtmpPort), 10*time.Second); err != nil {
+	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", rtmpPort), 10*time.Second); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, logs)
 	}
 	base := fmt.Sprintf("rtmp://127.0.0.1:%d/live/", rtmpPort)

@@ -1,7 +1,6 @@
-// Process handling and /proc sampling, copied from bench/relay/proc.go (both
-// are package main, so they cannot share it).
-
-package main
+// Package proc runs and measures the benchmarks' Child processes: process
+// groups, CPU and memory from /proc, free ports, and a clean stop.
+package proc
 
 import (
 	"context"
@@ -17,25 +16,25 @@ import (
 	"time"
 )
 
-// procs starts every child process of the bench in its own process group and
+// Group starts every Child process of the bench in its own process group and
 // stops them all, group by group, on exit (also after SIGINT/SIGTERM).
-type procs struct {
+type Group struct {
 	mu      sync.Mutex
 	closed  bool
-	running []*child
+	running []*Child
 }
 
-// child is one started process; done is closed once it has been waited for.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // valid after done
+// Child is one started process; done is closed once it has been waited for.
+type Child struct {
+	Name string
+	Cmd  *exec.Cmd
+	Done chan struct{}
+	Err  error // valid after done
 }
 
-// start runs cmd in a new process group. The child also gets SIGKILL if the
+// Start runs cmd in a new process group. The Child also gets SIGKILL if the
 // bench itself dies without cleaning up (Pdeathsig).
-func (p *procs) start(name string, cmd *exec.Cmd) (*child, error) {
+func (p *Group) Start(name string, cmd *exec.Cmd) (*Child, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -45,63 +44,63 @@ func (p *procs) start(name string, cmd *exec.Cmd) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	c := &Child{Name: name, Cmd: cmd, Done: make(chan struct{})}
 	go func() {
-		c.err = cmd.Wait()
-		close(c.done)
+		c.Err = cmd.Wait()
+		close(c.Done)
 	}()
 	p.running = append(p.running, c)
 	return c, nil
 }
 
-// alive reports whether the child has not exited yet.
-func (c *child) alive() bool {
+// Alive reports whether the Child has not exited yet.
+func (c *Child) Alive() bool {
 	select {
-	case <-c.done:
+	case <-c.Done:
 		return false
 	default:
 		return true
 	}
 }
 
-// stopAll sends SIGTERM to every process group, waits up to grace, then
+// StopAll sends SIGTERM to every process group, waits up to grace, then
 // SIGKILLs the groups still there. No process is started after it.
-func (p *procs) stopAll(grace time.Duration) {
+func (p *Group) StopAll(grace time.Duration) {
 	p.mu.Lock()
 	p.closed = true
 	list := p.running
 	p.running = nil
 	p.mu.Unlock()
 	for _, c := range list {
-		if c.alive() {
-			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+		if c.Alive() {
+			_ = syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGTERM)
 		}
 	}
 	deadline := time.After(grace)
 	for _, c := range list {
 		select {
-		case <-c.done:
+		case <-c.Done:
 		case <-deadline:
 		}
 	}
 	for _, c := range list {
-		if c.alive() {
-			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			<-c.done
+		if c.Alive() {
+			_ = syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGKILL)
+			<-c.Done
 		}
 	}
 }
 
-// tailBuffer keeps the last max bytes written to it (a child's stderr).
-type tailBuffer struct {
+// Tail keeps the last max bytes written to it (a Child's stderr).
+type Tail struct {
 	mu  sync.Mutex
 	max int
 	b   []byte
 }
 
-func newTail(max int) *tailBuffer { return &tailBuffer{max: max} }
+func NewTail(max int) *Tail { return &Tail{max: max} }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.b = append(t.b, p...)
@@ -111,14 +110,14 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *tailBuffer) String() string {
+func (t *Tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
 }
 
-// freePorts reserves n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
+// FreePorts reserves n distinct free TCP ports on 127.0.0.1.
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	var lns []net.Listener
 	defer func() {
@@ -137,8 +136,8 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// waitListen dials addr until it answers, the child exits, or timeout.
-func waitListen(ctx context.Context, c *child, addr string, timeout time.Duration) error {
+// WaitListen dials addr until it answers, the Child exits, or timeout.
+func WaitListen(ctx context.Context, c *Child, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
@@ -146,11 +145,11 @@ func waitListen(ctx context.Context, c *child, addr string, timeout time.Duratio
 			_ = conn.Close()
 			return nil
 		}
-		if !c.alive() {
-			return fmt.Errorf("%s exited before listening on %s: %v", c.name, addr, c.err)
+		if !c.Alive() {
+			return fmt.Errorf("%s exited before listening on %s: %v", c.Name, addr, c.Err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not listen on %s within %s: %w", c.name, addr, timeout, err)
+			return fmt.Errorf("%s did not listen on %s within %s: %w", c.Name, addr, timeout, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -160,18 +159,18 @@ func waitListen(ctx context.Context, c *child, addr string, timeout time.Duratio
 	}
 }
 
-// usage is the CPU time (utime+stime, in clock ticks) and resident memory
+// Usage is the CPU time (utime+stime, in clock ticks) and resident memory
 // of every live process in one process group.
-type usage struct {
-	ticks int64
-	rss   int64 // bytes
-	procs int
+type Usage struct {
+	Ticks int64
+	RSS   int64 // bytes
+	Procs int
 }
 
-// groupUsage sums /proc/PID/stat and /proc/PID/status over every process
+// GroupUsage sums /proc/PID/stat and /proc/PID/status over every process
 // whose process group is pgid (nginx: master and workers; podium: itself).
-func groupUsage(pgid int) (usage, error) {
-	var u usage
+func GroupUsage(pgid int) (Usage, error) {
+	var u Usage
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return u, fmt.Errorf("read /proc: %w", err)
@@ -204,18 +203,18 @@ func groupUsage(pgid int) (usage, error) {
 		if err1 != nil || err2 != nil {
 			return u, fmt.Errorf("parse /proc/%d/stat: %q", pid, s)
 		}
-		u.ticks += ut + st
-		u.rss += vmRSS(pid)
-		u.procs++
+		u.Ticks += ut + st
+		u.RSS += VmRSS(pid)
+		u.Procs++
 	}
-	if u.procs == 0 {
+	if u.Procs == 0 {
 		return u, fmt.Errorf("no live process in group %d", pgid)
 	}
 	return u, nil
 }
 
-// vmRSS is /proc/PID/status VmRSS in bytes (0 when unreadable).
-func vmRSS(pid int) int64 {
+// VmRSS is /proc/PID/status VmRSS in bytes (0 when unreadable).
+func VmRSS(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -229,8 +228,8 @@ func vmRSS(pid int) int64 {
 	return 0
 }
 
-// machineCPU is the busy and total jiffies of all CPUs (/proc/stat "cpu").
-func machineCPU() (busy, total int64, err error) {
+// MachineCPU is the busy and total jiffies of all CPUs (/proc/stat "cpu").
+func MachineCPU() (busy, total int64, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
@@ -256,8 +255,8 @@ func machineCPU() (busy, total int64, err error) {
 	return busy, total, nil
 }
 
-// clockTicks is sysconf(_SC_CLK_TCK) via getconf; 100 on Linux.
-func clockTicks() int64 {
+// ClockTicks is sysconf(_SC_CLK_TCK) via getconf; 100 on Linux.
+func ClockTicks() int64 {
 	out, err := exec.Command("getconf", "CLK_TCK").Output()
 	if err != nil {
 		return 100
