@@ -170,7 +170,7 @@ func run(ctx context.Context, o options) error {
 			wg.Go(func() { keep(loadCtx, &ps, p, false) })
 		}
 	}
-	if err := sleep(ctx, 1500*time.Millisecond); err != nil {
+	if err := proc.Sleep(ctx, 1500*time.Millisecond); err != nil {
 		return err
 	}
 	for i := range o.n {
@@ -188,7 +188,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	slog.Info("load running", "servers", len(servers), "publishers_each", o.n, "players_each", o.n*o.m, "warmup", o.warmup)
-	if err := sleep(ctx, o.warmup); err != nil {
+	if err := proc.Sleep(ctx, o.warmup); err != nil {
 		return err
 	}
 
@@ -263,7 +263,7 @@ func run(ctx context.Context, o options) error {
 		case <-perfRun.Done:
 		case <-time.After(15 * time.Second):
 		}
-		printPerf(o.perfOut)
+		proc.PrintPerf(o.perfOut)
 	}
 
 	if len(res.failures) > 0 {
@@ -294,7 +294,7 @@ func keep(ctx context.Context, ps *proc.Group, p *peer, player bool) {
 		}
 		p.restarts.Add(1)
 		slog.Debug("peer exited, restarting", "peer", p.name, "err", c.Err, "log", p.log.String())
-		if sleep(ctx, 500*time.Millisecond) != nil {
+		if proc.Sleep(ctx, 500*time.Millisecond) != nil {
 			return
 		}
 	}
@@ -316,79 +316,22 @@ func restarts(ps []*peer) int64 {
 	return n
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// startNginx writes a minimal nginx.conf (nginx-rtmp, one live application)
-// under dir and runs nginx in the foreground with the master and one worker.
+// startNginx runs nginx-rtmp with one live application.
 func startNginx(ctx context.Context, ps *proc.Group, o options, dir string, port int) (*server, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
-		return nil, fmt.Errorf("nginx dir: %w", err)
-	}
-	conf := fmt.Sprintf(`load_module %s;
-worker_processes 1;
-master_process on;
-pid %s/nginx.pid;
-error_log %s/logs/error.log warn;
-events { worker_connections 1024; }
-rtmp {
-    access_log %s/logs/rtmp_access.log;
-    server {
-        listen 127.0.0.1:%d;
-        chunk_size 4096;
-        application live { live on; record off; }
-    }
-}
-`, o.module, dir, dir, dir, port)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("write nginx.conf: %w", err)
-	}
-	logs := proc.NewTail(8192)
-	cmd := exec.Command(o.nginx, "-c", path, "-p", dir+"/", "-e", filepath.Join(dir, "logs", "error.log"), "-g", "daemon off;")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.Start("nginx", cmd)
+	srv, err := proc.StartNginx(ctx, ps, o.nginx, o.module, dir, port, "application live { live on; record off; }")
 	if err != nil {
 		return nil, err
 	}
-	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, logs)
-	}
-	return &server{name: "nginx-rtmp", port: port, proc: c, logs: logs}, nil
+	return &server{name: "nginx-rtmp", port: port, proc: srv.Child, logs: srv.Logs}, nil
 }
 
-// startPodium writes a pure-relay config (no transcode, forward or HLS)
-// under dir and runs podium serve.
+// startPodium runs podium as a pure relay (no transcode, forward or HLS).
 func startPodium(ctx context.Context, ps *proc.Group, bin, dir string, rtmpPort, httpPort int) (*server, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
-		return nil, fmt.Errorf("podium dir: %w", err)
-	}
-	conf := fmt.Sprintf(`listen: {rtmp: "127.0.0.1:%d", http: "127.0.0.1:%d"}
-data_dir: %s
-log: {level: warn}
-vhosts: [{name: __defaultVhost__}]
-`, rtmpPort, httpPort, filepath.Join(dir, "data"))
-	path := filepath.Join(dir, "podium.yaml")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("write podium.yaml: %w", err)
-	}
-	logs := proc.NewTail(8192)
-	cmd := exec.Command(bin, "serve", "--config", path)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.Start("podium", cmd)
+	srv, err := proc.StartPodium(ctx, ps, bin, dir, rtmpPort, httpPort, "vhosts: [{name: __defaultVhost__}]\n")
 	if err != nil {
 		return nil, err
 	}
-	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", rtmpPort), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, logs)
-	}
-	return &server{name: "podium", port: rtmpPort, proc: c, logs: logs}, nil
+	return &server{name: "podium", port: rtmpPort, proc: srv.Child, logs: srv.Logs}, nil
 }
 
 type fixtureFile struct {
@@ -520,21 +463,4 @@ func report(w io.Writer, o options, servers []*server, fix fixtureFile, window f
 	b, _ := json.Marshal(res)
 	fmt.Fprintf(w, "%s\n", b)
 	return res
-}
-
-// printPerf prints the top symbols of a perf recording of podium.
-func printPerf(path string) {
-	out, err := exec.Command("perf", "report", "-i", path, "--stdio", "--no-children",
-		"--sort", "symbol", "--percent-limit", "0.7", "-g", "none").CombinedOutput()
-	if err != nil {
-		slog.Warn("perf report failed", "err", err, "out", string(out))
-		return
-	}
-	fmt.Println("\npodium perf profile (self time, symbols >= 0.7%):")
-	for line := range strings.SplitSeq(string(out), "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fmt.Println(line)
-	}
 }

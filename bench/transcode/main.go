@@ -191,7 +191,7 @@ func run(ctx context.Context, o options) error {
 	systems := []*system{pod, ngx}
 
 	// Idle memory, before any stream.
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := proc.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	for _, s := range systems {
@@ -221,7 +221,7 @@ func run(ctx context.Context, o options) error {
 			spawn(p)
 		}
 	}
-	if err := sleep(ctx, 1500*time.Millisecond); err != nil {
+	if err := proc.Sleep(ctx, 1500*time.Millisecond); err != nil {
 		return err
 	}
 	// The peer's transcoders: SRS's own transcode engine is exactly this
@@ -238,7 +238,7 @@ func run(ctx context.Context, o options) error {
 		ngx.transcoders = append(ngx.transcoders, p)
 		spawn(p)
 	}
-	if err := sleep(ctx, 1500*time.Millisecond); err != nil {
+	if err := proc.Sleep(ctx, 1500*time.Millisecond); err != nil {
 		return err
 	}
 	// Players of the normalized twins, and the latency probes.
@@ -259,7 +259,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	slog.Info("load running", "streams_each", o.k, "warmup", o.warmup, "window", o.duration)
-	if err := sleep(ctx, o.warmup); err != nil {
+	if err := proc.Sleep(ctx, o.warmup); err != nil {
 		return err
 	}
 
@@ -342,7 +342,7 @@ func run(ctx context.Context, o options) error {
 		case <-perfRun.Done:
 		case <-time.After(15 * time.Second):
 		}
-		printPerf(o.perfOut)
+		proc.PrintPerf(o.perfOut)
 	}
 	if len(res.failures) > 0 {
 		return fmt.Errorf("transcode check failed:\n  %s", strings.Join(res.failures, "\n  "))
@@ -419,7 +419,7 @@ func keep(ctx context.Context, ps *proc.Group, p *peer) {
 		}
 		p.restarts.Add(1)
 		slog.Debug("peer exited, restarting", "peer", p.name, "err", c.Err, "log", p.log.String())
-		if sleep(ctx, 500*time.Millisecond) != nil {
+		if proc.Sleep(ctx, 500*time.Millisecond) != nil {
 			return
 		}
 	}
@@ -441,90 +441,35 @@ func restarts(ps []*peer) int64 {
 	return n
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	case <-time.After(d):
-		return nil
-	}
-}
-
-// startNginx writes an nginx.conf with two nginx-rtmp applications, live
-// (the encoders') and transcode (the transcoders' output), and runs nginx in
-// the foreground with the master and one worker.
+// startNginx runs nginx-rtmp with two applications, live (the encoders')
+// and transcode (the transcoders' output).
 func startNginx(ctx context.Context, ps *proc.Group, o options, dir string, port int) (*system, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
-		return nil, fmt.Errorf("nginx dir: %w", err)
-	}
-	conf := fmt.Sprintf(`load_module %s;
-worker_processes 1;
-master_process on;
-pid %s/nginx.pid;
-error_log %s/logs/error.log warn;
-events { worker_connections 1024; }
-rtmp {
-    access_log %s/logs/rtmp_access.log;
-    server {
-        listen 127.0.0.1:%d;
-        chunk_size 4096;
-        application live { live on; record off; }
-        application transcode { live on; record off; }
-    }
-}
-`, o.module, dir, dir, dir, port)
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("write nginx.conf: %w", err)
-	}
-	logs := proc.NewTail(8192)
-	cmd := exec.Command(o.nginx, "-c", path, "-p", dir+"/", "-e", filepath.Join(dir, "logs", "error.log"), "-g", "daemon off;")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.Start("nginx", cmd)
+	srv, err := proc.StartNginx(ctx, ps, o.nginx, o.module, dir, port,
+		"application live { live on; record off; }\n        application transcode { live on; record off; }")
 	if err != nil {
 		return nil, err
 	}
-	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, logs)
-	}
 	base := fmt.Sprintf("rtmp://127.0.0.1:%d/", port)
-	return &system{name: "nginx-rtmp+ffmpeg", port: port, proc: c, logs: logs,
+	return &system{name: "nginx-rtmp+ffmpeg", port: port, proc: srv.Child, logs: srv.Logs,
 		inURL:  func(i int) string { return fmt.Sprintf("%slive/s%d", base, i) },
 		outURL: func(i int) string { return fmt.Sprintf("%stranscode/s%d", base, i) },
 	}, nil
 }
 
-// startPodium writes the embedded default's transcode (audio to AAC 64k
-// 44.1 kHz, video copied) on the CPU, without HLS, and runs podium serve.
+// startPodium runs podium with the embedded default's transcode (audio to
+// AAC 64k 44.1 kHz, video copied) on the CPU, without HLS.
 func startPodium(ctx context.Context, ps *proc.Group, bin, dir string, rtmpPort, httpPort int) (*system, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
-		return nil, fmt.Errorf("podium dir: %w", err)
-	}
-	conf := fmt.Sprintf(`listen: {rtmp: "127.0.0.1:%d", http: "127.0.0.1:%d"}
-data_dir: %s
-log: {level: warn}
-hwaccel: {prefer: [none]}
+	srv, err := proc.StartPodium(ctx, ps, bin, dir, rtmpPort, httpPort, `hwaccel: {prefer: [none]}
 vhosts:
   - name: __defaultVhost__
     transcode: {to: transcode, audio: {codec: aac, bitrate: 64k, sample_rate: 44100}, video: {codec: copy}}
   - name: transcode
-`, rtmpPort, httpPort, filepath.Join(dir, "data"))
-	path := filepath.Join(dir, "podium.yaml")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, fmt.Errorf("write podium.yaml: %w", err)
-	}
-	logs := proc.NewTail(8192)
-	cmd := exec.Command(bin, "serve", "--config", path)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	c, err := ps.Start("podium", cmd)
+`)
 	if err != nil {
 		return nil, err
 	}
-	if err := proc.WaitListen(ctx, c, fmt.Sprintf("127.0.0.1:%d", rtmpPort), 10*time.Second); err != nil {
-		return nil, fmt.Errorf("%w\n%s", err, logs)
-	}
 	base := fmt.Sprintf("rtmp://127.0.0.1:%d/live/", rtmpPort)
-	return &system{name: "podium", port: rtmpPort, proc: c, logs: logs,
+	return &system{name: "podium", port: rtmpPort, proc: srv.Child, logs: srv.Logs,
 		inURL:  func(i int) string { return fmt.Sprintf("%ss%d", base, i) },
 		outURL: func(i int) string { return fmt.Sprintf("%ss%d?vhost=transcode", base, i) },
 	}, nil

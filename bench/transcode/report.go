@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"os/exec"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -198,20 +196,3 @@ func report(w io.Writer, o options, pod, ngx *system, fix fixtureFile, window fl
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
-
-// printPerf prints the top symbols of a perf recording of podium.
-func printPerf(path string) {
-	out, err := exec.Command("perf", "report", "-i", path, "--stdio", "--no-children",
-		"--sort", "dso,symbol", "--percent-limit", "0.7", "-g", "none").CombinedOutput()
-	if err != nil {
-		slog.Warn("perf report failed", "err", err, "out", string(out))
-		return
-	}
-	fmt.Println("\npodium perf profile (self time, symbols >= 0.7%):")
-	for line := range strings.SplitSeq(string(out), "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fmt.Println(line)
-	}
-}
