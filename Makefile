@@ -36,6 +36,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME
 
 bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/README.md
 	$(GO) run ./bench/relay -podium bin/podium
+	$(GO) run ./bench/transcode -podium bin/podium
 
 lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/)
 	$(GO) vet ./...
