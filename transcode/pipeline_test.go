@@ -321,3 +321,29 @@ func TestNoDriftOverTenMinutes(t *testing.T) {
 	}
 	t.Fatal("the 3 s input gap did not show in the output")
 }
+
+// A hardware encoder that fails to open (here: no GPU at all) falls back to
+// the next backend, and the stats say so.
+func TestEncoderFallback(t *testing.T) {
+	in := speexH264(t, "2")
+	s := defaultSettings()
+	s.VideoCodec, s.Width, s.Height = "h264", 96, 64
+	s.Backends = hwaccel.Chain([]string{"nvenc", "vaapi"})
+	require.Len(t, s.Backends, 3, "nvenc, vaapi, then software")
+	r := newRig(t, s)
+	pub, err := r.hub.Publish(stream.Key{Vhost: "in", App: "live", Name: "fb"}, stream.ClientInfo{})
+	require.NoError(t, err)
+	for _, p := range in {
+		pub.WritePacket(p)
+		time.Sleep(200 * time.Microsecond)
+	}
+	st := r.eng.Stats()
+	require.Len(t, st, 1)
+	require.Equal(t, "libx264", st[0].Encoder)
+	require.False(t, st[0].Hardware)
+	require.Len(t, st[0].Fallbacks, 2)
+	require.Contains(t, st[0].Fallbacks[0], "h264_nvenc")
+	require.Contains(t, st[0].Fallbacks[1], "h264_vaapi")
+	require.Positive(t, st[0].FramesEncoded)
+	pub.Close()
+}
