@@ -387,7 +387,7 @@ type serverResult struct {
 	CPUPctPerStream  float64 `json:"cpu_pct_per_stream"`
 	CPUPctPerOutput  float64 `json:"cpu_pct_per_output"`
 	RSSMB            float64 `json:"rss_mb_peak"`
-	Procs            int     `json:"proc.Group"`
+	Procs            int     `json:"procs"`
 	MbitOut          float64 `json:"mbit_s_out"`
 	PlayerMBMin      float64 `json:"player_mb_min"`
 	PlayerMBMax      float64 `json:"player_mb_max"`

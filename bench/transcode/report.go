@@ -29,7 +29,7 @@ type systemResult struct {
 	RSSMBPerStream       float64      `json:"rss_mb_per_stream"`
 	IdleRSSMB            float64      `json:"idle_server_rss_mb"`
 	RSSGrowthMBPerStream float64      `json:"rss_growth_mb_per_stream"`
-	Procs                int          `json:"proc.Group"`
+	Procs                int          `json:"procs"`
 	MbitOut              float64      `json:"players_mbit_s"`
 	PlayerMBMin          float64      `json:"player_mb_min"`
 	Latency              latencyStats `json:"latency"`

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -155,11 +156,13 @@ func (c *conn) OnNewRtmpPubSession(s *lalrtmp.ServerSession) error {
 		c.writeStatus("error", "NetStream.Publish.BadName", err.Error())
 		return fmt.Errorf("publish: %w", err)
 	}
+	hops := forwardHops(&req)
 	pub, err := c.srv.hub.Publish(key, stream.ClientInfo{
-		Protocol: "rtmp",
-		Remote:   c.nc.RemoteAddr().String(),
-		Params:   req.Redacted(),
-		Kick:     c.close,
+		Protocol:  "rtmp",
+		Remote:    c.nc.RemoteAddr().String(),
+		Params:    req.Redacted(),
+		Forwarded: hops,
+		Kick:      c.close,
 	})
 	if err != nil {
 		c.writeStatus("error", "NetStream.Publish.BadName", err.Error())
@@ -168,7 +171,7 @@ func (c *conn) OnNewRtmpPubSession(s *lalrtmp.ServerSession) error {
 	c.role, c.key, c.pub = "publish", key, pub
 	c.guard.Established()
 	s.SetPubSessionObserver(c)
-	c.log.Info("rtmp publish", "stream", key.String(), "params", req.Redacted())
+	c.log.Info("rtmp publish", "stream", key.String(), "params", req.Redacted(), "forward_hops", hops)
 	return nil
 }
 
@@ -297,4 +300,20 @@ func (c *conn) writeStatus(level, code, desc string) {
 	msg := rtmpproto.AppendMessage(nil, rtmpproto.CsidData, base.RtmpTypeIdCommandMessageAmf0, 0,
 		rtmpproto.ChunkSize, nil, b.Bytes())
 	_ = c.write(msg)
+}
+
+// hopsParam marks a push from another Podium's forward with the number of
+// forward hops the stream made (forward.HopsParam: the names must match).
+const hopsParam = "podium_hops"
+
+// forwardHops takes the hop count out of req's params (0 when absent or
+// not a small number), so it reaches neither stats nor hooks.
+func forwardHops(req *streamurl.Request) int {
+	v := req.Params.Get(hopsParam)
+	req.Params.Del(hopsParam)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 64 {
+		return 0
+	}
+	return n
 }
