@@ -1,13 +1,14 @@
 package rtmp
 
 import (
-	"bufio"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
@@ -68,12 +69,39 @@ func (s *playSink) direct(p *media.Packet, meta media.Metadata, ver uint64) stre
 	return stream.DirectPending
 }
 
+// rawWrite and rawRead are write(2) and read(2) on a non-blocking socket,
+// without telling the scheduler (syscall.Write and Read do). The calls
+// cannot block, and announcing them costs more than they do on a relay:
+// each exit from an announced syscall may wake the runtime's monitor
+// thread, which then polls every 20 µs for a millisecond, and a call that
+// takes over 20 µs (a loopback write runs the receiver's TCP stack) gets
+// its P handed to another thread. Measured with perf: about a third of a
+// relay's CPU went to that monitor and to thread hand-offs.
+func rawWrite(fd uintptr, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
+}
+
+func rawRead(fd uintptr, b []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
+}
+
 // tryWrite makes one non-blocking write(2).
 func (s *playSink) tryWrite(b []byte) (int, error) {
 	var n int
 	var werr error
 	if err := s.rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
+		n, werr = rawWrite(fd, b)
 		return true // one attempt: never wait for the socket here
 	}); err != nil {
 		return 0, err
@@ -179,17 +207,51 @@ func (g *gateConn) SetReadDeadline(t time.Time) error {
 	return g.GuardConn.SetReadDeadline(t)
 }
 
-// bufConn reads the socket through a 64 KiB buffer. lal reads through a
-// 4 KiB one, so a 10 KiB video frame that arrived in one burst would take
-// three read(2) calls; here it takes one, and lal's reads are served from
-// memory. The guard inspects bytes as lal takes them, after this buffer.
+// bufConn reads the socket through a 64 KiB buffer, with rawRead. lal
+// reads through a 4 KiB one, so a 10 KiB video frame that arrived in one
+// burst would take three read(2) calls; here it takes one, and lal's reads
+// are served from memory. The guard inspects bytes as lal takes them,
+// after this buffer.
 type bufConn struct {
 	net.Conn
-	r *bufio.Reader
+	rc   syscall.RawConn
+	buf  []byte
+	r, w int
 }
 
-func newBufConn(c net.Conn) *bufConn {
-	return &bufConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10)}
+func newBufConn(c net.Conn) net.Conn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	return &bufConn{Conn: c, rc: rc, buf: make([]byte, 64<<10)}
 }
 
-func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *bufConn) Read(p []byte) (int, error) {
+	if b.r == b.w {
+		var n int
+		var rerr error
+		// Returning false on EAGAIN parks the goroutine in the netpoller
+		// until the socket is readable (or the read deadline passes).
+		if err := b.rc.Read(func(fd uintptr) bool {
+			n, rerr = rawRead(fd, b.buf)
+			return !errors.Is(rerr, syscall.EAGAIN)
+		}); err != nil {
+			return 0, err
+		}
+		if rerr != nil {
+			return 0, rerr
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		b.r, b.w = 0, n
+	}
+	n := copy(p, b.buf[b.r:b.w])
+	b.r += n
+	return n, nil
+}
