@@ -37,8 +37,9 @@ type pipeline struct {
 	audio audioChain
 	video videoChain
 
-	started time.Time
-	lastOut time.Time
+	started   time.Time
+	lastOut   time.Time
+	directErr error // a direct call's fatal error, for run to return
 }
 
 func newPipeline(s Settings, in *stream.Reader, out *stream.Publisher, log *slog.Logger, st *jobStats) *pipeline {
@@ -46,11 +47,33 @@ func newPipeline(s Settings, in *stream.Reader, out *stream.Publisher, log *slog
 }
 
 // run transcodes until the input ends (io.EOF), ctx ends, or a fatal error.
+//
+// Packets that need no video decoding (audio, copied video) are handled on
+// the publisher's goroutine while the pipeline keeps up (the hub's direct
+// path): a hand-off to this goroutine per packet costs more than the
+// codec work itself. Everything else, and whatever queued meanwhile, is
+// handled here. The hub guarantees the two never run at once, so the libav
+// objects still have one owner at a time.
 func (p *pipeline) run(ctx context.Context) error {
 	defer p.close()
 	p.started, p.lastOut = time.Now(), time.Now()
+	p.in.SetDirect(p.direct)
+	defer p.in.SetDirect(nil) // before close: no direct call after this returns
+	var (
+		batch []media.Packet
+		err   error
+	)
 	for {
-		pkt, err := p.in.Read(ctx)
+		batch, err = p.in.ReadBatch(ctx, batch[:0])
+		herr := p.directErr
+		for i := 0; herr == nil && i < len(batch); i++ {
+			herr = p.handle(&batch[i])
+		}
+		clear(batch)
+		p.in.Done()
+		if herr != nil {
+			return herr
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				p.flush()
@@ -58,22 +81,43 @@ func (p *pipeline) run(ctx context.Context) error {
 			}
 			return err
 		}
-		switch pkt.Track.Kind {
-		case media.KindAudio:
-			err = p.audioPacket(&pkt)
-		case media.KindVideo:
-			err = p.videoPacket(&pkt)
-		}
-		if err != nil {
-			if !errors.Is(err, av.ErrCorrupt) {
-				return err
-			}
-			p.stats.update(func(s *Stats) { s.Errors++ })
-		}
-		if time.Since(p.lastOut) > stallAfter {
-			return errStalled
-		}
 	}
+}
+
+// direct is the hub's DirectFunc: it takes what is cheap to do inline.
+func (p *pipeline) direct(pkt *media.Packet, _ media.Metadata, _ uint64) stream.DirectResult {
+	if p.directErr != nil {
+		return stream.DirectPending
+	}
+	if pkt.Track.Kind == media.KindVideo && !(pkt.Track == p.video.in && (p.video.copy || p.video.dropped != "")) {
+		return stream.DirectRefused // decoding (or opening) video: the pipeline's goroutine
+	}
+	if err := p.handle(pkt); err != nil {
+		p.directErr = err
+		return stream.DirectPending // wake the goroutine to return it
+	}
+	return stream.DirectSent
+}
+
+// handle processes one packet; a corrupt one is counted and skipped.
+func (p *pipeline) handle(pkt *media.Packet) error {
+	var err error
+	switch pkt.Track.Kind {
+	case media.KindAudio:
+		err = p.audioPacket(pkt)
+	case media.KindVideo:
+		err = p.videoPacket(pkt)
+	}
+	if err != nil {
+		if !errors.Is(err, av.ErrCorrupt) {
+			return err
+		}
+		p.stats.update(func(s *Stats) { s.Errors++ })
+	}
+	if time.Since(p.lastOut) > stallAfter {
+		return errStalled
+	}
+	return nil
 }
 
 func (p *pipeline) write(pkt media.Packet) {
