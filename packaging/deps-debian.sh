@@ -12,6 +12,8 @@ PKGS=(
   ffmpeg nginx libnginx-mod-rtmp
   # benchmarks: process CPU/RSS sampling
   procps
+  # browser tests: hls.js and the dashboard in headless Chromium
+  chromium
 )
 
 missing=()

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podiumlive/podium/configs"
+	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/hwaccel"
 	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
 	"github.com/podiumlive/podium/ingest/stream"
@@ -40,7 +41,7 @@ func serveCmd() *cobra.Command {
 			log := newLogger(cfg.Log, cmd.ErrOrStderr())
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if err := serve(ctx, cfg, log); err != nil {
+			if err := serve(ctx, cfg, log, path); err != nil {
 				return &exitError{code: exitFail, err: err}
 			}
 			return nil
@@ -62,7 +63,7 @@ func newLogger(c configs.Log, w io.Writer) *slog.Logger {
 
 // serve runs every component until ctx ends, then stops them in order:
 // ingest first (publishers unpublish, players leave), then HTTP, then the hub.
-func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path string) error {
 	hubOpts := stream.DefaultOptions()
 	hubOpts.GOPCache = cfg.RTMP.GOPCache
 	if cfg.RTMP.QueuePackets > 0 {
@@ -88,12 +89,11 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.Listen.HTTP, err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	// The HTTP listener carries HLS, the dashboard and the API; see
+	// httpRoutes. Components fill routes in as they are built below.
+	routes := httpRoutes{hls: http.NotFoundHandler(), ui: http.NotFoundHandler()}
 	httpSrv := &http.Server{
-		Handler:           mux,
+		Handler:           routes.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 	}
@@ -113,6 +113,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	engine.Start(runCtx)
+	// Forward outlives runCtx: at shutdown its handlers drain the streams
+	// that ingest and transcode end, flush, and close gracefully.
+	fwdCtx, fwdStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer fwdStop()
+	fwd := forward.NewManager(hub, forward.SettingsFrom(cfg), forward.Options{}, log.With("component", "forward"))
+	fwd.Start(fwdCtx)
+	go reloadOnHUP(runCtx, path, fwd, log.With("component", "config"))
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Add(3)
@@ -146,6 +153,8 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	wg.Wait()
 	engine.Wait()
 	hub.Close()
+	fwdStop()
+	fwd.Wait()
 	log.Info("podium stopped")
 	return runErr
 }
@@ -171,4 +180,32 @@ func usableBackends(ctx context.Context, hw configs.HWAccel, log *slog.Logger) [
 		return chain
 	}
 	return usable
+}
+
+// httpRoutes splits the HTTP listener between its users: /healthz here,
+// HLS playlists and segments (by extension, at any path: /APP/STREAM.m3u8)
+// to hls, everything else (dashboard, /api/, /metrics) to ui.
+type httpRoutes struct {
+	hls http.Handler
+	ui  http.Handler
+}
+
+// hlsExts are the file types the HLS handler serves.
+var hlsExts = []string{".m3u8", ".ts", ".m4s", ".mp4"}
+
+func (rt *httpRoutes) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == "/healthz" {
+			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		for _, ext := range hlsExts {
+			if strings.HasSuffix(p, ext) {
+				rt.hls.ServeHTTP(w, r)
+				return
+			}
+		}
+		rt.ui.ServeHTTP(w, r)
+	})
 }

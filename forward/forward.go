@@ -1,0 +1,110 @@
+// Package forward pushes the streams of a vhost that has `forward` to slave
+// servers over RTMP, SRS style: a static list of destinations and/or the
+// URLs an on_forward backend hook returns.
+//
+// Each (stream, destination) pair is one handler with its own goroutine
+// and its own bounded hub queue: a slow or dead slave never delays the
+// publisher, the transcoder or the other slaves. A handler runs
+// connect → forward → record state and last error → back off → retry,
+// and every (re)connect starts with metadata, sequence headers and the GOP
+// cache, so the slave's first frame is decodable.
+package forward
+
+import (
+	"time"
+
+	"github.com/podiumlive/podium/configs"
+	"github.com/podiumlive/podium/hooks"
+)
+
+// HopsParam is the query parameter that marks a forwarded push with the
+// number of forward hops the stream has made. RTMP ingest
+// (ingest/rtmp/conn.go) reads it into stream.ClientInfo.Forwarded and strips
+// it; the two names must match.
+const HopsParam = "podium_hops"
+
+// Settings is one vhost's forward configuration.
+type Settings struct {
+	Destinations []string
+	Backend      string
+	HopLimit     int
+}
+
+// SettingsFrom resolves a config's forward sections, by vhost name.
+func SettingsFrom(cfg *configs.Config) map[string]Settings {
+	out := make(map[string]Settings)
+	for _, v := range cfg.Vhosts {
+		if v.Forward == nil || (len(v.Forward.Destinations) == 0 && v.Forward.Backend == "") {
+			continue
+		}
+		out[v.Name] = Settings{
+			Destinations: append([]string(nil), v.Forward.Destinations...),
+			Backend:      v.Forward.Backend,
+			HopLimit:     max(1, v.Forward.HopLimit),
+		}
+	}
+	return out
+}
+
+// Options tune timeouts and backoff; zero values take the defaults.
+type Options struct {
+	// ConnectTimeout bounds TCP connect, handshake, connect and publish.
+	ConnectTimeout time.Duration
+	// WriteTimeout bounds each write to a slave.
+	WriteTimeout time.Duration
+	// CloseGrace is how long a stopping handler may spend flushing.
+	CloseGrace time.Duration
+	// BackoffMin and BackoffMax bound the reconnect delay; it resets after
+	// GoodRun of uninterrupted forwarding.
+	BackoffMin, BackoffMax, GoodRun time.Duration
+	// HookTimeout bounds one backend call.
+	HookTimeout time.Duration
+	// ServerID is sent to the backend as server_id.
+	ServerID string
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.ConnectTimeout, 5*time.Second)
+	def(&o.WriteTimeout, 5*time.Second)
+	def(&o.CloseGrace, 2*time.Second)
+	def(&o.BackoffMin, time.Second)
+	def(&o.BackoffMax, 30*time.Second)
+	def(&o.GoodRun, time.Minute)
+	def(&o.HookTimeout, 5*time.Second)
+	if o.ServerID == "" {
+		o.ServerID = "podium"
+	}
+	return o
+}
+
+// State is where a handler is in its life.
+type State string
+
+// Handler states.
+const (
+	StateConnecting State = "connecting"
+	StateForwarding State = "forwarding"
+	StateBackoff    State = "backoff"
+	StateStopped    State = "stopped"
+)
+
+// Stats is a snapshot of one (stream, destination) handler.
+type Stats struct {
+	Stream      string    `json:"stream"`      // vhost/app/stream
+	Destination string    `json:"destination"` // secrets redacted
+	State       State     `json:"state"`
+	LastError   string    `json:"last_error,omitempty"`
+	Reconnects  uint64    `json:"reconnects"`
+	Bytes       uint64    `json:"bytes"`
+	Bitrate     int64     `json:"bitrate"` // bit/s over the last second
+	Dropped     uint64    `json:"dropped"` // packets the slave was too slow for
+	Since       time.Time `json:"since"`   // when State began
+}
+
+// Redact hides userinfo and secret query values of an RTMP URL.
+func Redact(raw string) string { return hooks.Redact(raw) }

@@ -1,0 +1,336 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
+
+	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/ingest/stream"
+	rtmpproto "github.com/podiumlive/podium/rtmp"
+)
+
+// errStreamEnded ends a handler: its stream was unpublished.
+var errStreamEnded = errors.New("stream ended")
+
+// handler pushes one stream to one destination, reconnecting with backoff
+// until the stream ends or the handler is stopped.
+type handler struct {
+	hub  *stream.Hub
+	st   *stream.Stream
+	url  string
+	opts Options
+	log  *slog.Logger
+	gone <-chan struct{} // closed when the stream is unpublished
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	bytes atomic.Uint64
+
+	mu         sync.Mutex
+	state      State
+	since      time.Time
+	lastError  string
+	reconnects uint64
+	dropped    uint64 // from readers already closed
+	reader     *stream.Reader
+	winStart   time.Time
+	winBytes   uint64
+	bitrate    int64
+	rateAt     time.Time
+}
+
+func newHandler(hub *stream.Hub, st *stream.Stream, url string, gone <-chan struct{}, opts Options, log *slog.Logger) *handler {
+	return &handler{
+		hub: hub, st: st, url: url, opts: opts, gone: gone,
+		log:   log.With("destination", Redact(url)),
+		done:  make(chan struct{}),
+		state: StateConnecting, since: time.Now(),
+	}
+}
+
+// stop asks the handler to flush and close; done closes when it has.
+func (h *handler) stop() { h.cancel() }
+
+func (h *handler) setState(s State, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s != h.state {
+		h.state, h.since = s, time.Now()
+	}
+	if err != nil {
+		h.lastError = err.Error()
+	}
+}
+
+// Stats returns a snapshot.
+func (h *handler) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := Stats{
+		Stream: h.st.Key().String(), Destination: Redact(h.url),
+		State: h.state, LastError: h.lastError, Reconnects: h.reconnects,
+		Bytes: h.bytes.Load(), Dropped: h.dropped, Since: h.since,
+	}
+	if h.reader != nil {
+		s.Dropped += h.reader.Stats().Dropped
+	}
+	if time.Since(h.rateAt) < 3*time.Second {
+		s.Bitrate = h.bitrate
+	}
+	return s
+}
+
+func (h *handler) setReader(r *stream.Reader) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reader != nil {
+		h.dropped += h.reader.Stats().Dropped
+		h.reader.Close()
+	}
+	h.reader = r
+}
+
+// count adds n written bytes and updates the one-second bitrate window.
+func (h *handler) count(n int) {
+	h.bytes.Add(uint64(n))
+	now := time.Now()
+	h.mu.Lock()
+	h.winBytes += uint64(n)
+	if el := now.Sub(h.winStart); el >= time.Second {
+		if !h.winStart.IsZero() {
+			h.bitrate = int64(float64(h.winBytes*8) / el.Seconds())
+			h.rateAt = now
+		}
+		h.winStart, h.winBytes = now, 0
+	}
+	h.mu.Unlock()
+}
+
+// run is the handler's goroutine. first, when not nil, is a reader
+// subscribed inside the publish event, used by the first attempt.
+func (h *handler) run(ctx context.Context, first *stream.Reader) {
+	defer close(h.done)
+	defer h.setReader(nil)
+	b := backoff{min: h.opts.BackoffMin, max: h.opts.BackoffMax}
+	for {
+		h.setState(StateConnecting, nil)
+		good, err := h.session(ctx, first)
+		first = nil
+		if errors.Is(err, errStreamEnded) || ctx.Err() != nil {
+			h.setState(StateStopped, nil)
+			h.log.Info("forward stopped", "reason", stopReason(err, ctx))
+			return
+		}
+		if good >= h.opts.GoodRun {
+			b.reset()
+		}
+		delay := b.next()
+		h.mu.Lock()
+		h.reconnects++
+		n := h.reconnects
+		h.mu.Unlock()
+		h.setState(StateBackoff, err)
+		h.log.Warn("forward failed", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", n)
+		if !h.wait(ctx, delay, isDialError(err)) {
+			h.setState(StateStopped, nil)
+			h.log.Info("forward stopped", "reason", stopReason(nil, ctx))
+			return
+		}
+	}
+}
+
+func stopReason(err error, ctx context.Context) string {
+	if ctx.Err() != nil {
+		return "stopped"
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return "stream ended"
+}
+
+// wait sleeps delay; after a connection that was refused or unreachable it
+// also probes the port every second and returns early when it opens, so a
+// restarted slave is back within a second however long the backoff.
+func (h *handler) wait(ctx context.Context, delay time.Duration, probe bool) bool {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	var tick <-chan time.Time
+	if probe {
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-h.gone:
+			return false
+		case <-t.C:
+			return true
+		case <-tick:
+			if h.reachable(ctx) {
+				return true
+			}
+		}
+	}
+}
+
+func (h *handler) reachable(ctx context.Context) bool {
+	host := hostPort(h.url)
+	if host == "" {
+		return false
+	}
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	c, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// session makes one connection and forwards until it fails, the stream
+// ends (errStreamEnded) or ctx ends. It returns how long it forwarded.
+func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration, error) {
+	if r != nil {
+		h.setReader(r)
+	}
+	select {
+	case <-h.gone:
+		if r == nil {
+			return 0, errStreamEnded
+		}
+	default:
+	}
+	sess := lalrtmp.NewPushSession(func(o *lalrtmp.PushSessionOption) {
+		o.PushTimeoutMs = int(h.opts.ConnectTimeout / time.Millisecond)
+		o.WriteAvTimeoutMs = int(h.opts.WriteTimeout / time.Millisecond)
+	})
+	pushed := make(chan error, 1)
+	go func() { pushed <- sess.Push(h.url) }()
+	select {
+	case err := <-pushed:
+		if err != nil {
+			h.setReader(nil)
+			return 0, fmt.Errorf("push to %s: %w", Redact(h.url), err)
+		}
+	case <-ctx.Done():
+		_ = sess.Dispose()
+		<-pushed
+		return 0, ctx.Err()
+	}
+	if r == nil {
+		var err error
+		r, err = h.hub.Subscribe(ctx, h.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: Redact(h.url)}, 0)
+		if err != nil || r.Stream() != h.st {
+			if r != nil {
+				r.Close()
+			}
+			h.closeGracefully(sess)
+			return 0, errStreamEnded
+		}
+		h.setReader(r)
+	}
+	h.setState(StateForwarding, nil)
+	h.log.Info("forwarding")
+	start := time.Now()
+	err := h.pump(ctx, sess, r)
+	return time.Since(start), err
+}
+
+// pump copies the reader to the session until either ends.
+func (h *handler) pump(ctx context.Context, sess *lalrtmp.PushSession, r *stream.Reader) error {
+	// A stop (ctx) ends the read loop; a write stuck on a slave that
+	// stopped reading is cut after CloseGrace.
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(h.opts.CloseGrace)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			_ = sess.Dispose()
+		}
+	}()
+	w := rtmpproto.PacketWriter{SetDataFrame: true}
+	var (
+		batch []media.Packet
+		buf   []byte
+		err   error
+	)
+	for {
+		batch, err = r.ReadBatch(ctx, batch[:0])
+		m, ver := r.Metadata()
+		buf = w.AppendMetadata(buf[:0], m, ver)
+		for i := range batch {
+			buf = w.AppendPacket(buf, &batch[i])
+		}
+		clear(batch)
+		if len(buf) > 0 {
+			if werr := sess.Write(buf); werr != nil {
+				_ = sess.Dispose()
+				return fmt.Errorf("write to %s: %w", Redact(h.url), werr)
+			}
+			h.count(len(buf))
+		}
+		if cap(buf) > 256<<10 {
+			buf = nil // a GOP-cache burst: don't keep it
+		}
+		if err != nil {
+			h.closeGracefully(sess)
+			if errors.Is(err, io.EOF) {
+				return errStreamEnded
+			}
+			if errors.Is(err, stream.ErrReaderClosed) || ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+	}
+}
+
+// closeGracefully flushes and closes with a FIN: the slave keeps every
+// packet written (a reset would lose its last ones).
+func (h *handler) closeGracefully(sess *lalrtmp.PushSession) {
+	_ = sess.Flush()
+	_ = sess.Dispose()
+}
+
+// backoff is capped exponential backoff with ±25% jitter.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (b *backoff) next() time.Duration {
+	d := min(b.max, b.min<<min(b.n, 16))
+	b.n++
+	j := d/4 + 1
+	return min(b.max, d-j+rand.N(2*j))
+}
+
+func (b *backoff) reset() { b.n = 0 }
