@@ -6,29 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/podiumlive/podium/hooks"
 )
-
-// maxHookAnswer bounds a backend's answer; more is an error, not a read.
-const maxHookAnswer = 64 << 10
-
-// hookRequest is SRS's on_forward body.
-type hookRequest struct {
-	Action   string `json:"action"`
-	ServerID string `json:"server_id"`
-	ClientID string `json:"client_id"`
-	IP       string `json:"ip"`
-	Vhost    string `json:"vhost"`
-	App      string `json:"app"`
-	TcURL    string `json:"tcUrl"`
-	Stream   string `json:"stream"`
-	Param    string `json:"param"`
-}
 
 // ParseHookAnswer reads an on_forward answer: {"code":0,"data":{"urls":[...]}}
 // (a bare 0 or a missing data means no URLs). Any other code, or a URL
@@ -65,34 +49,17 @@ func ParseHookAnswer(b []byte) ([]string, error) {
 }
 
 // callHook POSTs on_forward and returns the URLs the backend answered.
-func callHook(ctx context.Context, client *http.Client, hook string, req hookRequest) ([]string, error) {
-	body, err := json.Marshal(req)
+// hooks.Client bounds the answer (64 KiB) and the time (its timeout),
+// refuses redirects and any code but 0; the URLs are read here. Errors
+// name the hook with its secrets redacted.
+func callHook(ctx context.Context, client *hooks.Client, hook string, ev hooks.Event) ([]string, error) {
+	b, err := client.Post(ctx, hook, ev)
 	if err != nil {
-		return nil, fmt.Errorf("on_forward %s: %w", hook, err)
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("on_forward %s: %w", hook, err)
-	}
-	hr.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(hr)
-	if err != nil {
-		return nil, fmt.Errorf("on_forward %s: %w", hook, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxHookAnswer+1))
-	if err != nil {
-		return nil, fmt.Errorf("on_forward %s: read answer: %w", hook, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("on_forward %s: status %s", hook, resp.Status)
-	}
-	if len(b) > maxHookAnswer {
-		return nil, fmt.Errorf("on_forward %s: answer larger than %d bytes", hook, maxHookAnswer)
+		return nil, fmt.Errorf("on_forward: %w", err)
 	}
 	urls, err := ParseHookAnswer(b)
 	if err != nil {
-		return nil, fmt.Errorf("on_forward %s: %w", hook, err)
+		return nil, fmt.Errorf("on_forward %s: %w", hooks.Redact(hook), err)
 	}
 	return urls, nil
 }
@@ -113,20 +80,20 @@ func (m *Manager) startHookLocked(fs *fwdStream) {
 	if param != "" {
 		param = "?" + param
 	}
-	req := hookRequest{
+	ev := hooks.Event{
 		Action: "on_forward", ServerID: m.opts.ServerID, ClientID: strconv.FormatUint(st.ID(), 10),
 		IP: ip, Vhost: st.Key().Vhost, App: st.Key().App,
 		TcURL: "rtmp://" + st.Key().Vhost + "/" + st.Key().App, Stream: st.Key().Name, Param: param,
 	}
-	client := &http.Client{Timeout: m.opts.HookTimeout}
-	log := fs.log.With("backend", hook)
+	log := fs.log.With("backend", hooks.Redact(hook))
+	client := hooks.New(m.opts.HookTimeout, log)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer cancel()
 		b := backoff{min: m.opts.BackoffMin, max: m.opts.BackoffMax}
 		for attempt := 1; ; attempt++ {
-			urls, err := callHook(ctx, client, hook, req)
+			urls, err := callHook(ctx, client, hook, ev)
 			if ctx.Err() != nil {
 				return
 			}

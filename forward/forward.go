@@ -52,6 +52,10 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// WriteTimeout bounds each write to a slave.
 	WriteTimeout time.Duration
+	// SendBuffer bounds the kernel's send queue per slave (SO_SNDBUF), so
+	// a slow slave's backlog stays in the handler's queue, where it is
+	// dropped by whole GOPs, rather than aging in the kernel.
+	SendBuffer int
 	// CloseGrace is how long a stopping handler may spend flushing.
 	CloseGrace time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay; it resets after
@@ -76,6 +80,9 @@ func (o Options) withDefaults() Options {
 	def(&o.BackoffMax, 30*time.Second)
 	def(&o.GoodRun, time.Minute)
 	def(&o.HookTimeout, 5*time.Second)
+	if o.SendBuffer <= 0 {
+		o.SendBuffer = 128 << 10 // the kernel doubles it: ~1 s of 2 Mbit/s
+	}
 	if o.ServerID == "" {
 		o.ServerID = "podium"
 	}

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
-
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
 	rtmpproto "github.com/podiumlive/podium/rtmp"
@@ -220,31 +218,25 @@ func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration,
 		}
 	default:
 	}
-	sess := lalrtmp.NewPushSession(func(o *lalrtmp.PushSessionOption) {
-		o.PushTimeoutMs = int(h.opts.ConnectTimeout / time.Millisecond)
-		o.WriteAvTimeoutMs = int(h.opts.WriteTimeout / time.Millisecond)
+	sess, err := rtmpproto.DialPush(ctx, h.url, rtmpproto.PushOptions{
+		ConnectTimeout: h.opts.ConnectTimeout,
+		WriteTimeout:   h.opts.WriteTimeout,
+		SendBuffer:     h.opts.SendBuffer,
 	})
-	pushed := make(chan error, 1)
-	go func() { pushed <- sess.Push(h.url) }()
-	select {
-	case err := <-pushed:
-		if err != nil {
-			h.setReader(nil)
-			return 0, fmt.Errorf("push to %s: %w", Redact(h.url), err)
+	if err != nil {
+		h.setReader(nil)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
 		}
-	case <-ctx.Done():
-		_ = sess.Dispose()
-		<-pushed
-		return 0, ctx.Err()
+		return 0, fmt.Errorf("push to %s: %w", Redact(h.url), err)
 	}
 	if r == nil {
-		var err error
 		r, err = h.hub.Subscribe(ctx, h.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: Redact(h.url)}, 0)
 		if err != nil || r.Stream() != h.st {
 			if r != nil {
 				r.Close()
 			}
-			h.closeGracefully(sess)
+			sess.Close(h.opts.CloseGrace)
 			return 0, errStreamEnded
 		}
 		h.setReader(r)
@@ -252,28 +244,32 @@ func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration,
 	h.setState(StateForwarding, nil)
 	h.log.Info("forwarding")
 	start := time.Now()
-	err := h.pump(ctx, sess, r)
+	err = h.pump(ctx, sess, r)
 	return time.Since(start), err
 }
 
 // pump copies the reader to the session until either ends.
-func (h *handler) pump(ctx context.Context, sess *lalrtmp.PushSession, r *stream.Reader) error {
-	// A stop (ctx) ends the read loop; a write stuck on a slave that
-	// stopped reading is cut after CloseGrace.
-	finished := make(chan struct{})
-	defer close(finished)
-	go func() {
-		select {
-		case <-finished:
-			return
-		case <-ctx.Done():
-		}
+func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Reader) error {
+	// A failed session (the slave closed, reset or broke a rule) ends the
+	// wait for packets; a stop (ctx) ends it too, and a write stuck on a
+	// slave that stopped reading is cut after CloseGrace.
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	stopWatch := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(h.opts.CloseGrace)
 		defer t.Stop()
 		select {
-		case <-finished:
+		case <-sess.Done():
 		case <-t.C:
-			_ = sess.Dispose()
+			sess.Abort()
+		}
+	})
+	defer stopWatch()
+	go func() {
+		select {
+		case <-sess.Done():
+			rcancel()
+		case <-rctx.Done():
 		}
 	}()
 	w := rtmpproto.PacketWriter{SetDataFrame: true}
@@ -283,7 +279,8 @@ func (h *handler) pump(ctx context.Context, sess *lalrtmp.PushSession, r *stream
 		err   error
 	)
 	for {
-		batch, err = r.ReadBatch(ctx, batch[:0])
+		batch, err = r.ReadBatch(rctx, batch[:0])
+		batch = h.skipLag(batch)
 		m, ver := r.Metadata()
 		buf = w.AppendMetadata(buf[:0], m, ver)
 		for i := range batch {
@@ -292,7 +289,7 @@ func (h *handler) pump(ctx context.Context, sess *lalrtmp.PushSession, r *stream
 		clear(batch)
 		if len(buf) > 0 {
 			if werr := sess.Write(buf); werr != nil {
-				_ = sess.Dispose()
+				sess.Abort()
 				return fmt.Errorf("write to %s: %w", Redact(h.url), werr)
 			}
 			h.count(len(buf))
@@ -301,10 +298,14 @@ func (h *handler) pump(ctx context.Context, sess *lalrtmp.PushSession, r *stream
 			buf = nil // a GOP-cache burst: don't keep it
 		}
 		if err != nil {
-			h.closeGracefully(sess)
+			if serr := sess.Err(); serr != nil {
+				return fmt.Errorf("push to %s: %w", Redact(h.url), serr)
+			}
 			if errors.Is(err, io.EOF) {
+				sess.Close(h.opts.CloseGrace)
 				return errStreamEnded
 			}
+			sess.Close(h.opts.CloseGrace)
 			if errors.Is(err, stream.ErrReaderClosed) || ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -313,11 +314,46 @@ func (h *handler) pump(ctx context.Context, sess *lalrtmp.PushSession, r *stream
 	}
 }
 
-// closeGracefully flushes and closes with a FIN: the slave keeps every
-// packet written (a reset would lose its last ones).
-func (h *handler) closeGracefully(sess *lalrtmp.PushSession) {
-	_ = sess.Flush()
-	_ = sess.Dispose()
+// maxLag is how far behind live a slave may fall before its handler skips
+// to the newest keyframe it holds: a slave on a slow link gets a recent
+// picture, not an ever older one, and the skipped packets count as drops.
+const maxLag = 3 * time.Second
+
+// skipLag drops the start of batch when batch spans more than maxLag:
+// everything before its last video keyframe (audio-only: everything
+// older than a second before its end).
+func (h *handler) skipLag(batch []media.Packet) []media.Packet {
+	if len(batch) < 2 || batch[len(batch)-1].DTS-batch[0].DTS <= maxLag {
+		return batch
+	}
+	cut := -1
+	for i := len(batch) - 1; i > 0; i-- {
+		if batch[i].Track.Kind == media.KindVideo && batch[i].Key {
+			cut = i
+			break
+		}
+	}
+	if cut < 0 {
+		end := batch[len(batch)-1].DTS
+		for i := range batch {
+			if batch[i].Track.Kind == media.KindVideo {
+				return batch // video without a keyframe yet: no clean cut
+			}
+			if cut < 0 && end-batch[i].DTS <= time.Second {
+				cut = i
+			}
+		}
+	}
+	if cut <= 0 {
+		return batch
+	}
+	h.mu.Lock()
+	h.dropped += uint64(cut)
+	h.mu.Unlock()
+	h.log.Warn("slave is too slow, skipping to the newest keyframe",
+		"behind", (batch[len(batch)-1].DTS - batch[0].DTS).Round(time.Millisecond), "dropped", cut)
+	clear(batch[:cut])
+	return batch[cut:]
 }
 
 // backoff is capped exponential backoff with ±25% jitter.

@@ -18,7 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
+	"sync"
 	"time"
 
 	"github.com/podiumlive/podium/ingest/streamurl"
@@ -75,6 +75,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 type Client struct {
 	http *http.Client
 	log  *slog.Logger
+	wg   sync.WaitGroup // Notify's calls in flight
 }
 
 // New returns a client whose calls time out after timeout (0 = 5 s) and
@@ -148,36 +149,47 @@ func (c *Client) Check(ctx context.Context, hooks []string, body any) error {
 
 // Notify calls every hook in the background and logs failures: for events
 // whose answer changes nothing (on_unpublish, on_stop, on_hls, on_dvr).
+// Each call is bounded by the client's timeout; Wait waits for them.
 func (c *Client) Notify(hooks []string, body any) {
 	for _, h := range hooks {
-		go func() {
+		c.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), c.http.Timeout)
 			defer cancel()
 			if _, err := c.Post(ctx, h, body); err != nil {
 				c.log.Warn("hook failed", "err", err)
 			}
-		}()
+		})
 	}
 }
 
-// Allowed reads an answer body: a bare 0 or a JSON object with "code":0
-// allows; anything else is ErrRejected.
+// Wait returns when every Notify call in flight has ended (each within
+// the client's timeout): at shutdown, so on_unpublish and on_stop of the
+// last sessions still reach their hooks.
+func (c *Client) Wait() { c.wg.Wait() }
+
+// Allowed reads an answer body: a bare 0 or a JSON object whose "code" is
+// the integer 0 allows; anything else ("0" as a string, 0.0, another code,
+// no code, not JSON) is ErrRejected, as in SRS.
 func Allowed(ans []byte) error {
 	ans = bytes.TrimSpace(ans)
 	if string(ans) == "0" {
 		return nil
 	}
 	var a struct {
-		Code *json.Number `json:"code"`
+		Code json.RawMessage `json:"code"`
 	}
 	if err := json.Unmarshal(ans, &a); err != nil {
-		return fmt.Errorf("%w: answer is not 0 or JSON", ErrRejected)
+		return fmt.Errorf("%w: answer is not 0 or a JSON object", ErrRejected)
 	}
-	if a.Code == nil {
+	code := string(bytes.TrimSpace(a.Code))
+	switch {
+	case code == "" || code == "null":
 		return fmt.Errorf("%w: answer has no code", ErrRejected)
-	}
-	if n, err := strconv.Atoi(a.Code.String()); err != nil || n != 0 {
-		return fmt.Errorf("%w: code %s", ErrRejected, a.Code.String())
+	case code != "0":
+		if len(code) > 32 {
+			code = code[:32] + "..."
+		}
+		return fmt.Errorf("%w: code %q", ErrRejected, code)
 	}
 	return nil
 }

@@ -133,6 +133,11 @@ type inspector struct {
 	stack     []amfFrame
 	// onMessage, when set (tests), sees every accepted complete message.
 	onMessage func(csid uint32, typ uint8, length uint32)
+	// onAMF, when set (the push client), sees the body of every accepted
+	// AMF0 command and data message; onControl the first bytes of every
+	// control message. Neither may keep the slice.
+	onAMF     func(typ uint8, body []byte)
+	onControl func(typ uint8, head []byte)
 }
 
 func newInspector(l Limits) inspector {
@@ -433,6 +438,11 @@ func (in *inspector) complete(s *chunkStream) error {
 		if err := in.checkAMF(s); err != nil {
 			return err
 		}
+	}
+	if in.onControl != nil && classOf(s.typ) == classControl {
+		in.onControl(s.typ, s.head[:min(int(n), len(s.head))])
+	}
+	switch s.typ {
 	case typeAggregate:
 		if s.subHave != 0 || s.subSkip != 0 {
 			return violation("aggregate message of %d bytes ends inside a sub-message", n)
@@ -465,6 +475,9 @@ func (in *inspector) checkAMF(s *chunkStream) error {
 	}
 	if (s.typ == 20 || s.typ == 17) && string(name) == "publish" {
 		in.published = true
+	}
+	if in.onAMF != nil && (s.typ == 20 || s.typ == 18) {
+		in.onAMF(s.typ, body)
 	}
 	if cap(s.amf) > keepAMFBuffer {
 		s.amf = nil

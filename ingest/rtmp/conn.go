@@ -15,6 +15,7 @@ import (
 	"github.com/q191201771/lal/pkg/base"
 	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
 
+	"github.com/podiumlive/podium/access"
 	"github.com/podiumlive/podium/flv"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
@@ -34,9 +35,17 @@ type conn struct {
 	start time.Time
 	ctx   context.Context
 
+	id    string
 	tcURL string
 	role  string // "publish" or "play", once accepted
 	key   stream.Key
+
+	// admitted is the request access allowed to admittedRole ("": none
+	// yet); run tells access of its end exactly once. denied is why access
+	// refused the session.
+	admitted     access.Request
+	admittedRole string
+	denied       error
 
 	// publisher
 	pub      *stream.Publisher
@@ -53,12 +62,14 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
+	id := strconv.FormatUint(s.ids.Add(1), 10)
 	c := &conn{
 		srv:   s,
 		nc:    nc,
 		guard: rtmpproto.NewGuardConn(newBufConn(nc), s.cfg.Limits),
-		log:   s.log.With("remote", nc.RemoteAddr().String()),
+		log:   s.log.With("remote", nc.RemoteAddr().String(), "client_id", id),
 		start: time.Now(),
+		id:    id,
 	}
 	c.gate = &gateConn{GuardConn: c.guard}
 	c.sess = lalrtmp.NewServerSession(c, c.gate)
@@ -83,6 +94,12 @@ func (c *conn) run(ctx context.Context) {
 			err = c.playErr
 		}
 	}
+	switch c.admittedRole {
+	case "publish":
+		c.srv.cfg.Access.Unpublished(c.admitted)
+	case "play":
+		c.srv.cfg.Access.Stopped(c.admitted)
+	}
 	c.logEnd(err)
 }
 
@@ -102,6 +119,11 @@ func (c *conn) logEnd(err error) {
 	d := time.Since(c.start).Round(time.Millisecond)
 	if v := c.guard.Violation(); v != nil {
 		c.log.Warn("rtmp connection rejected", "reason", v.Error(), "after", d)
+		return
+	}
+	if c.denied != nil {
+		// Error() names the rule or the (redacted) hook, never a secret.
+		c.log.Warn("rtmp access denied", "stream", c.key.String(), "reason", c.denied.Error(), "after", d)
 		return
 	}
 	if c.role == "" {
@@ -140,6 +162,33 @@ func (c *conn) request(s *lalrtmp.ServerSession) (streamurl.Request, stream.Key,
 	return req, stream.Key{Vhost: vhost, App: req.App, Name: req.Stream}, nil
 }
 
+// admit asks access whether the session may publish or play key; on a
+// refusal it tells the client why (no secrets, no hook address) and
+// returns the error for lal to close the connection. It runs on the
+// connection's goroutine: a slow hook holds up this client only.
+func (c *conn) admit(role string, req streamurl.Request, key stream.Key) error {
+	host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String())
+	if err != nil {
+		host = c.nc.RemoteAddr().String()
+	}
+	ar := access.Request{
+		Protocol: "rtmp", ClientID: c.id, IP: host,
+		Vhost: key.Vhost, App: key.App, Stream: key.Name,
+		Param: req.Params.Encode(), TcURL: c.tcURL,
+	}
+	check, code := c.srv.cfg.Access.Publish, "NetStream.Publish.Rejected"
+	if role == "play" {
+		check, code = c.srv.cfg.Access.Play, "NetStream.Play.Rejected"
+	}
+	if err := check(c.ctx, ar); err != nil {
+		c.key, c.denied = key, err
+		c.writeStatus("error", code, access.ClientMessage(err))
+		return fmt.Errorf("%s: %w", role, err)
+	}
+	c.admitted, c.admittedRole = ar, role
+	return nil
+}
+
 // OnRtmpConnect implements lalrtmp.IServerSessionObserver.
 func (c *conn) OnRtmpConnect(_ *lalrtmp.ServerSession, opa lalrtmp.ObjectPairArray) {
 	c.tcURL, _ = opa.FindString("tcUrl")
@@ -157,6 +206,9 @@ func (c *conn) OnNewRtmpPubSession(s *lalrtmp.ServerSession) error {
 		return fmt.Errorf("publish: %w", err)
 	}
 	hops := forwardHops(&req)
+	if err := c.admit("publish", req, key); err != nil {
+		return err
+	}
 	pub, err := c.srv.hub.Publish(key, stream.ClientInfo{
 		Protocol:  "rtmp",
 		Remote:    c.nc.RemoteAddr().String(),
@@ -215,6 +267,9 @@ func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
 	if err != nil {
 		c.writeStatus("error", "NetStream.Play.StreamNotFound", err.Error())
 		return fmt.Errorf("play: %w", err)
+	}
+	if err := c.admit("play", req, key); err != nil {
+		return err
 	}
 	c.role, c.key = "play", key
 	c.guard.Established()

@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/q191201771/naza/pkg/nazalog"
 
 	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
 
+	"github.com/podiumlive/podium/access"
 	"github.com/podiumlive/podium/ingest/stream"
 	rtmpproto "github.com/podiumlive/podium/rtmp"
 )
@@ -34,6 +36,8 @@ type Config struct {
 	Limits rtmpproto.Limits
 	// Vhost reports whether a vhost is configured.
 	Vhost func(name string) bool
+	// Access admits publishers and players (nil: everyone).
+	Access *access.Guard
 }
 
 // Server accepts RTMP connections.
@@ -46,6 +50,7 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	wg    sync.WaitGroup
+	ids   atomic.Uint64 // client ids, sent to hooks
 }
 
 // New makes a server; Listen binds it, Serve runs it.
