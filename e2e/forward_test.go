@@ -298,3 +298,26 @@ func TestForwardSlowSlave(t *testing.T) {
 	require.Positive(t, drops, "the slow slave's drops were not counted:\n%s", logs)
 	master.Alive(t)
 }
+
+// TestForwardReloadOnSIGHUP: adding a destination and sending SIGHUP
+// starts a push to it, and the unchanged destination keeps its session.
+func TestForwardReloadOnSIGHUP(t *testing.T) {
+	s1 := startPodium(t, "")
+	s2 := startPodium(t, "")
+	d1, d2 := fmt.Sprintf("127.0.0.1:%d", s1.RTMP), fmt.Sprintf("127.0.0.1:%d", s2.RTMP)
+	master := startPodium(t, masterYAML(d1))
+	publish(t, speexFixture(t), master.RTMPURL("live/s1"))
+	probeUntil(t, s1.RTMPURL("live/s1"), 20*time.Second, "video", "audio")
+
+	path := filepath.Join(master.Dir, "podium.yaml")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(b), masterYAML(d1), masterYAML(d1, d2), 1)), 0o644))
+	require.NoError(t, master.cmd.Process.Signal(syscall.SIGHUP))
+	res := probeUntil(t, s2.RTMPURL("live/s1"), 20*time.Second, "video", "audio")
+	a, _ := res.stream("audio")
+	require.Equal(t, "aac", a)
+	require.Contains(t, master.Logs.String(), "config reloaded")
+	require.Equal(t, 1, strings.Count(s1.Logs.String(), "rtmp publish"), "the unchanged destination was restarted")
+	require.Equal(t, 1, strings.Count(master.Logs.String(), "destination=\"rtmp://"+d1), "one session to the unchanged destination")
+}

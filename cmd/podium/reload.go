@@ -7,15 +7,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/podiumlive/podium/access"
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/forward"
 )
 
 // reloadOnHUP re-reads the config file on every SIGHUP until ctx ends. A
 // config that does not load or validate is logged and the running one
-// kept. Today only forward applies a reload (restarting only the
-// destinations whose config changed); other sections need a restart.
-func reloadOnHUP(ctx context.Context, path string, fwd *forward.Manager, log *slog.Logger) {
+// kept. Forward (restarting only the destinations whose config changed)
+// and access (lists, keys, hooks) apply a reload; other sections need a
+// restart.
+func reloadOnHUP(ctx context.Context, path string, fwd *forward.Manager, guard *access.Guard, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -35,6 +37,7 @@ func reloadOnHUP(ctx context.Context, path string, fwd *forward.Manager, log *sl
 			continue
 		}
 		fwd.Reload(forward.SettingsFrom(cfg))
-		log.Info("config reloaded", "path", path, "applied", "forward")
+		guard.Reload(cfg)
+		log.Info("config reloaded", "path", path, "applied", "forward, access")
 	}
 }
