@@ -366,7 +366,7 @@ func (p *problems) security(key string, s *Security) {
 
 func (p *problems) source(names map[string]int, key string, s Source) {
 	if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Hostname() == "" {
-		p.add(key+".url", "not an rtsp:// or rtsps:// URL (got %q)", s.URL)
+		p.add(key+".url", "not an rtsp:// or rtsps:// URL (got %q)", redactURL(s.URL))
 	}
 	app, stream, ok := strings.Cut(s.Publish, "/")
 	if !ok || !isStreamName(app) || !isStreamName(stream) {
@@ -379,5 +379,20 @@ func (p *problems) source(names map[string]int, key string, s Source) {
 }
 
 func isStreamName(s string) bool {
-	return isName(s) && s != "." && s != ".."
+	return isName(s) && s != "." && s != ".." && len(s) <= 128
+}
+
+// redactURL hides a URL's credentials in messages: camera URLs carry them.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "xxx" + raw[i:]
+		}
+		return raw
+	}
+	if u.User != nil {
+		u.User = url.User("xxx")
+	}
+	return u.String()
 }

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,9 @@ func TestValidate(t *testing.T) {
 		{"source vhost", func(c *Config) {
 			c.Sources = []Source{{URL: "rtsp://cam/x", Publish: "a/b", Vhost: "nope", Transport: "auto"}}
 		}, "sources[0].vhost", `no vhost named "nope"`},
+		{"source long name", func(c *Config) {
+			c.Sources = []Source{{URL: "rtsp://cam/x", Publish: "live/" + strings.Repeat("x", 129), Vhost: DefaultVhost, Transport: "auto"}}
+		}, "sources[0].publish", "APP/STREAM"},
 		{"source transport", func(c *Config) {
 			c.Sources = []Source{{URL: "rtsp://cam/x", Publish: "a/b", Vhost: DefaultVhost, Transport: "sctp"}}
 		}, "sources[0].transport", "auto|tcp|udp"},
@@ -216,4 +220,13 @@ func TestValidateLargeConfigIsFast(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, c.Validate())
 	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestValidateSourceURLHidesCredentials(t *testing.T) {
+	c := Default()
+	c.Sources = []Source{{URL: "http://admin:hunter2@cam/x", Publish: "live/a", Vhost: DefaultVhost, Transport: "auto"}}
+	err := c.Validate()
+	require.ErrorContains(t, err, "sources[0].url")
+	require.NotContains(t, err.Error(), "hunter2")
+	require.NotContains(t, err.Error(), "admin")
 }

@@ -87,6 +87,7 @@ type Hub struct {
 	nextID    uint64
 	published chan struct{} // closed and replaced on every publish: wakes waiting players
 	listeners []func(Event)
+	demand    []func(Key)
 	closed    bool
 }
 
@@ -135,6 +136,25 @@ func (h *Hub) emit(ev Event) {
 	h.mu.Unlock()
 	for _, fn := range ls {
 		fn(ev)
+	}
+}
+
+// ListenDemand registers fn to be called, synchronously and outside the
+// hub's locks, whenever a Subscribe starts waiting for a stream that is not
+// live: a source that publishes on demand (an RTSP pull) can start then.
+// fn must not block.
+func (h *Hub) ListenDemand(fn func(Key)) {
+	h.mu.Lock()
+	h.demand = append(h.demand, fn)
+	h.mu.Unlock()
+}
+
+func (h *Hub) emitDemand(key Key) {
+	h.mu.Lock()
+	ds := h.demand
+	h.mu.Unlock()
+	for _, fn := range ds {
+		fn(key)
 	}
 }
 
@@ -199,6 +219,7 @@ func (h *Hub) Subscribe(ctx context.Context, key Key, info ClientInfo, wait time
 		defer t.Stop()
 		timeout = t.C
 	}
+	demanded := false
 	for {
 		h.mu.Lock()
 		if h.closed {
@@ -217,6 +238,10 @@ func (h *Hub) Subscribe(ctx context.Context, key Key, info ClientInfo, wait time
 		}
 		if timeout == nil {
 			return nil, fmt.Errorf("subscribe %s: %w", key, ErrNotFound)
+		}
+		if !demanded {
+			demanded = true
+			h.emitDemand(key)
 		}
 		select {
 		case <-published:

@@ -410,3 +410,43 @@ func TestDirectConsumer(t *testing.T) {
 	require.Empty(t, batch)
 	r.Done()
 }
+
+func TestDemandWhenWaitingForMissingStream(t *testing.T) {
+	h := NewHub(DefaultOptions(), nil)
+	demanded := make(chan Key, 4)
+	h.ListenDemand(func(k Key) { demanded <- k })
+
+	// A subscribe that does not wait is no demand.
+	_, err := h.Subscribe(context.Background(), key("s1"), ClientInfo{Protocol: "test"}, 0)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.Empty(t, demanded)
+
+	// A waiting subscribe announces its key once; the source it wakes
+	// publishes, and the subscriber gets the stream.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pub, err := h.Publish(<-demanded, ClientInfo{Protocol: "rtsp"})
+		if err != nil {
+			return
+		}
+		for i := 0; ; i++ {
+			pub.WritePacket(apkt(i))
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	r, err := h.Subscribe(context.Background(), key("s1"), ClientInfo{Protocol: "test"}, 2*time.Second)
+	require.NoError(t, err)
+	require.Len(t, readN(t, r, 1), 1)
+
+	// A live stream is no demand either.
+	_, err = h.Subscribe(context.Background(), key("s1"), ClientInfo{Protocol: "test"}, time.Second)
+	require.NoError(t, err)
+	require.Empty(t, demanded)
+}

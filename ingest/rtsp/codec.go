@@ -1,0 +1,343 @@
+package rtsp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/podiumlive/podium/ingest/media"
+)
+
+// errUnsupported marks a track whose codec Podium does not carry over RTSP.
+var errUnsupported = errors.New("codec not supported over rtsp")
+
+// avcConfig builds an AVCDecoderConfigurationRecord (ISO 14496-15
+// 5.3.3.1) from one SPS and one PPS.
+func avcConfig(sps, pps []byte) ([]byte, error) {
+	if len(sps) < 4 || len(pps) == 0 {
+		return nil, fmt.Errorf("avc config: sps of %d bytes, pps of %d", len(sps), len(pps))
+	}
+	if len(sps) > 0xffff || len(pps) > 0xffff {
+		return nil, errors.New("avc config: parameter set over 64 KiB")
+	}
+	b := make([]byte, 0, 11+len(sps)+len(pps))
+	b = append(b, 1, sps[1], sps[2], sps[3], 0xff, 0xe1)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(sps)))
+	b = append(b, sps...)
+	b = append(b, 1)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(pps)))
+	b = append(b, pps...)
+	return b, nil
+}
+
+// hevcConfig builds an HEVCDecoderConfigurationRecord (ISO 14496-15
+// 8.3.3.1) from one VPS, SPS and PPS. The profile fields are copied from
+// the SPS's profile_tier_level; decoders read the parameter sets anyway.
+func hevcConfig(vps, sps, pps []byte) ([]byte, error) {
+	if len(vps) == 0 || len(pps) == 0 || len(sps) < 15 {
+		return nil, fmt.Errorf("hevc config: vps %d, sps %d, pps %d bytes", len(vps), len(sps), len(pps))
+	}
+	for _, ps := range [][]byte{vps, sps, pps} {
+		if len(ps) > 0xffff {
+			return nil, errors.New("hevc config: parameter set over 64 KiB")
+		}
+	}
+	raw := h264.EmulationPreventionRemove(sps[:min(len(sps), 32)])
+	if len(raw) < 15 {
+		return nil, errors.New("hevc config: sps too short")
+	}
+	ptl := raw[3:15] // profile space/tier/idc, 32 compat flags, 48 constraint flags, level
+	b := make([]byte, 0, 23+3*5+len(vps)+len(sps)+len(pps))
+	b = append(b, 1)
+	b = append(b, ptl...)
+	b = append(b, 0xf0, 0x00, // min_spatial_segmentation_idc
+		0xfc,       // parallelismType
+		0xfd,       // chroma_format_idc 4:2:0
+		0xf8, 0xf8, // bit depths 8
+		0, 0, // avgFrameRate
+		0x0f, // constantFrameRate 0, numTemporalLayers 1, temporalIdNested 1, lengthSizeMinusOne 3
+		3)
+	for _, a := range []struct {
+		typ h265.NALUType
+		ps  []byte
+	}{{h265.NALUType_VPS_NUT, vps}, {h265.NALUType_SPS_NUT, sps}, {h265.NALUType_PPS_NUT, pps}} {
+		b = append(b, 0x80|byte(a.typ))
+		b = binary.BigEndian.AppendUint16(b, 1)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(a.ps)))
+		b = append(b, a.ps...)
+	}
+	return b, nil
+}
+
+// paramSets reads the parameter sets of an AVC or HEVC decoder
+// configuration record: for H.264, SPS then PPS; for H.265, VPS, SPS, PPS
+// (the first of each kind). Missing ones are nil.
+func paramSets(codec media.Codec, rec []byte) (sets [3][]byte, err error) {
+	read := func(pos int) ([]byte, int, error) {
+		if pos+2 > len(rec) {
+			return nil, 0, errors.New("record truncated")
+		}
+		n := int(binary.BigEndian.Uint16(rec[pos:]))
+		pos += 2
+		if pos+n > len(rec) {
+			return nil, 0, errors.New("record truncated")
+		}
+		return rec[pos : pos+n], pos + n, nil
+	}
+	switch codec {
+	case media.CodecH264:
+		if len(rec) < 7 || rec[0] != 1 {
+			return sets, errors.New("not an avc record")
+		}
+		pos := 6
+		for i := 0; i < int(rec[5]&0x1f); i++ {
+			var ps []byte
+			if ps, pos, err = read(pos); err != nil {
+				return sets, err
+			}
+			if sets[0] == nil {
+				sets[0] = ps
+			}
+		}
+		if pos >= len(rec) {
+			return sets, errors.New("record truncated")
+		}
+		n := int(rec[pos])
+		pos++
+		for i := 0; i < n; i++ {
+			var ps []byte
+			if ps, pos, err = read(pos); err != nil {
+				return sets, err
+			}
+			if sets[1] == nil {
+				sets[1] = ps
+			}
+		}
+		// H.264 has no VPS: shift to SPS, PPS in [1], [2] for one layout.
+		sets[0], sets[1], sets[2] = nil, sets[0], sets[1]
+		return sets, nil
+	case media.CodecH265:
+		if len(rec) < 23 || rec[0] != 1 {
+			return sets, errors.New("not an hevc record")
+		}
+		pos := 23
+		for i := 0; i < int(rec[22]); i++ {
+			if pos+3 > len(rec) {
+				return sets, errors.New("record truncated")
+			}
+			typ := h265.NALUType(rec[pos] & 0x3f)
+			n := int(binary.BigEndian.Uint16(rec[pos+1:]))
+			pos += 3
+			for j := 0; j < n; j++ {
+				var ps []byte
+				if ps, pos, err = read(pos); err != nil {
+					return sets, err
+				}
+				idx := -1
+				switch typ {
+				case h265.NALUType_VPS_NUT:
+					idx = 0
+				case h265.NALUType_SPS_NUT:
+					idx = 1
+				case h265.NALUType_PPS_NUT:
+					idx = 2
+				}
+				if idx >= 0 && sets[idx] == nil {
+					sets[idx] = ps
+				}
+			}
+		}
+		return sets, nil
+	}
+	return sets, fmt.Errorf("%s has no parameter sets", codec)
+}
+
+// videoSize reads the picture size from an SPS; 0x0 when it does not parse.
+func videoSize(codec media.Codec, sps []byte) (w, h int) {
+	_ = safely(func() error {
+		switch codec {
+		case media.CodecH264:
+			var s h264.SPS
+			if err := s.Unmarshal(sps); err != nil {
+				return err
+			}
+			w, h = s.Width(), s.Height()
+		case media.CodecH265:
+			var s h265.SPS
+			if err := s.Unmarshal(sps); err != nil {
+				return err
+			}
+			w, h = s.Width(), s.Height()
+		}
+		return nil
+	})
+	return w, h
+}
+
+// safely runs a third-party parser of untrusted bytes, turning a panic into
+// an error: a malformed packet must not take the server down.
+func safely(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parser panic: %v", r)
+		}
+	}()
+	return f()
+}
+
+// trackFor maps an SDP format to the hub track a publisher writes; nil
+// with errUnsupported for codecs Podium does not carry. H.264/H.265 tracks
+// may lack Config until the parameter sets arrive in band.
+func trackFor(f format.Format) (*media.Track, error) {
+	switch f := f.(type) {
+	case *format.H264:
+		t := &media.Track{Kind: media.KindVideo, Codec: media.CodecH264}
+		if sps, pps := f.SafeParams(); sps != nil && pps != nil {
+			if cfg, err := avcConfig(sps, pps); err == nil {
+				t.Config = cfg
+				t.Width, t.Height = videoSize(media.CodecH264, sps)
+			}
+		}
+		return t, nil
+	case *format.H265:
+		t := &media.Track{Kind: media.KindVideo, Codec: media.CodecH265}
+		if vps, sps, pps := f.SafeParams(); vps != nil && sps != nil && pps != nil {
+			if cfg, err := hevcConfig(vps, sps, pps); err == nil {
+				t.Config = cfg
+				t.Width, t.Height = videoSize(media.CodecH265, sps)
+			}
+		}
+		return t, nil
+	case *format.MPEG4Audio:
+		if f.Config == nil {
+			return nil, fmt.Errorf("mpeg-4 audio without config: %w", errUnsupported)
+		}
+		cfg, err := f.Config.Marshal()
+		if err != nil {
+			return nil, fmt.Errorf("mpeg-4 audio config: %w", err)
+		}
+		rate := f.Config.SampleRate
+		if f.Config.ExtensionSampleRate != 0 {
+			rate = f.Config.ExtensionSampleRate
+		}
+		return &media.Track{Kind: media.KindAudio, Codec: media.CodecAAC, Config: cfg,
+			SampleRate: rate, Channels: f.Config.ChannelCount, SampleBits: 16}, nil
+	case *format.G711:
+		c := media.CodecG711A
+		if f.MULaw {
+			c = media.CodecG711U
+		}
+		return &media.Track{Kind: media.KindAudio, Codec: c, SampleRate: f.SampleRate,
+			Channels: max(f.ChannelCount, 1), SampleBits: 16}, nil
+	case *format.Opus:
+		return &media.Track{Kind: media.KindAudio, Codec: media.CodecOpus, SampleRate: 48000,
+			Channels: max(f.ChannelCount, 1), SampleBits: 16}, nil
+	case *format.LPCM:
+		switch f.BitDepth {
+		case 8, 16, 24:
+		default:
+			return nil, fmt.Errorf("lpcm of %d bits: %w", f.BitDepth, errUnsupported)
+		}
+		bits := 16
+		if f.BitDepth == 8 {
+			bits = 8
+		}
+		// Converted to little endian (and 24 bits to 16) on the way in.
+		return &media.Track{Kind: media.KindAudio, Codec: media.CodecPCMLE, SampleRate: f.SampleRate,
+			Channels: max(f.ChannelCount, 1), SampleBits: bits}, nil
+	}
+	return nil, fmt.Errorf("%s: %w", f.Codec(), errUnsupported)
+}
+
+// lpcmToLE converts RTP's big-endian L16/L24 samples to 16-bit little
+// endian (24-bit samples keep their top 16 bits); L8 is kept as is.
+func lpcmToLE(depth int, b []byte) []byte {
+	switch depth {
+	case 16:
+		out := make([]byte, len(b)&^1)
+		for i := 0; i+1 < len(b); i += 2 {
+			out[i], out[i+1] = b[i+1], b[i]
+		}
+		return out
+	case 24:
+		n := len(b) / 3
+		out := make([]byte, n*2)
+		for i := 0; i < n; i++ {
+			out[2*i], out[2*i+1] = b[3*i+1], b[3*i]
+		}
+		return out
+	}
+	return bytes.Clone(b)
+}
+
+// lpcmFromLE converts 16-bit little-endian samples to RTP's L16.
+func lpcmFromLE(b []byte) []byte {
+	out := make([]byte, len(b)&^1)
+	for i := 0; i+1 < len(b); i += 2 {
+		out[i], out[i+1] = b[i+1], b[i]
+	}
+	return out
+}
+
+// formatFor maps a hub track to an SDP format for RTSP players, with the
+// given dynamic payload type; errUnsupported for codecs RTSP cannot carry
+// here (Speex, MP3, Nellymoser, ADPCM, legacy Flash video...).
+func formatFor(t *media.Track, pt uint8) (format.Format, error) {
+	switch t.Codec {
+	case media.CodecH264:
+		f := &format.H264{PayloadTyp: pt, PacketizationMode: 1}
+		if sets, err := paramSets(t.Codec, t.Config); err == nil {
+			f.SPS, f.PPS = sets[1], sets[2]
+		}
+		return f, nil
+	case media.CodecH265:
+		f := &format.H265{PayloadTyp: pt}
+		if sets, err := paramSets(t.Codec, t.Config); err == nil {
+			f.VPS, f.SPS, f.PPS = sets[0], sets[1], sets[2]
+		}
+		return f, nil
+	case media.CodecAAC:
+		var c mpeg4audio.AudioSpecificConfig
+		if err := safely(func() error { return c.Unmarshal(t.Config) }); err != nil {
+			return nil, fmt.Errorf("aac config: %w", err)
+		}
+		return &format.MPEG4Audio{PayloadTyp: pt, ProfileLevelID: 1, Config: &c,
+			SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}, nil
+	case media.CodecG711A, media.CodecG711U:
+		rate, ch := orDefault(t.SampleRate, 8000), max(t.Channels, 1)
+		f := &format.G711{PayloadTyp: pt, MULaw: t.Codec == media.CodecG711U, SampleRate: rate, ChannelCount: ch}
+		if rate == 8000 && ch == 1 { // static payload types 0 (PCMU) and 8 (PCMA)
+			f.PayloadTyp = 8
+			if f.MULaw {
+				f.PayloadTyp = 0
+			}
+		}
+		return f, nil
+	case media.CodecOpus:
+		return &format.Opus{PayloadTyp: pt, ChannelCount: max(t.Channels, 1)}, nil
+	case media.CodecPCM, media.CodecPCMLE:
+		if t.SampleRate <= 0 {
+			return nil, fmt.Errorf("pcm without sample rate: %w", errUnsupported)
+		}
+		depth := 16
+		if t.SampleBits == 8 {
+			depth = 8
+		}
+		return &format.LPCM{PayloadTyp: pt, BitDepth: depth, SampleRate: t.SampleRate,
+			ChannelCount: max(t.Channels, 1)}, nil
+	}
+	return nil, fmt.Errorf("%s: %w", t.Codec, errUnsupported)
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,338 @@
+package rtsp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtplpcm"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/pion/rtp"
+
+	"github.com/podiumlive/podium/ingest/media"
+)
+
+// maxAccessUnit bounds one reassembled access unit: a camera that
+// fragments forever must not grow a buffer without end.
+const maxAccessUnit = 8 << 20
+
+// depacketizer turns the RTP packets of one format into hub packets.
+// Its decode method is called from one goroutine at a time per format.
+type depacketizer struct {
+	medi  *description.Media
+	forma format.Format
+	clock *trackClock
+	track *media.Track
+
+	decode func(pkt *rtp.Packet, pts time.Duration, emit func(media.Packet)) error
+}
+
+// newDepacketizer prepares the conversion of one format; errUnsupported
+// for codecs Podium does not carry.
+func newDepacketizer(medi *description.Media, forma format.Format, tl *timeline) (*depacketizer, error) {
+	t, err := trackFor(forma)
+	if err != nil {
+		return nil, err
+	}
+	d := &depacketizer{medi: medi, forma: forma, track: t,
+		clock: tl.track(forma.ClockRate(), t.Kind == media.KindVideo)}
+	switch f := forma.(type) {
+	case *format.H264:
+		err = d.initH264(f)
+	case *format.H265:
+		err = d.initH265(f)
+	case *format.MPEG4Audio:
+		err = d.initAAC(f)
+	case *format.G711:
+		var dec *rtplpcm.Decoder
+		if dec, err = f.CreateDecoder(); err == nil {
+			d.decode = d.samples(func(p *rtp.Packet) ([]byte, error) {
+				b, err := dec.Decode(p)
+				return bytes.Clone(b), err
+			})
+		}
+	case *format.LPCM:
+		var dec *rtplpcm.Decoder
+		if dec, err = f.CreateDecoder(); err == nil {
+			depth := f.BitDepth
+			d.decode = d.samples(func(p *rtp.Packet) ([]byte, error) {
+				b, err := dec.Decode(p)
+				if err != nil {
+					return nil, err
+				}
+				return lpcmToLE(depth, b), nil
+			})
+		}
+	case *format.Opus:
+		var dec *rtpsimpleaudio.Decoder
+		if dec, err = f.CreateDecoder(); err == nil {
+			d.decode = d.samples(func(p *rtp.Packet) ([]byte, error) {
+				b, err := dec.Decode(p)
+				return bytes.Clone(b), err
+			})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s decoder: %w", forma.Codec(), err)
+	}
+	return d, nil
+}
+
+// handle converts one RTP packet; emit is called for each complete access
+// unit. Errors describe bad input (counted by the caller); a packet that
+// only needs more packets is no error.
+func (d *depacketizer) handle(pkt *rtp.Packet, ntp time.Time, hasNTP bool, emit func(media.Packet)) error {
+	pts := d.clock.pts(pkt.Timestamp, ntp, hasNTP)
+	return safely(func() error { return d.decode(pkt, pts, emit) })
+}
+
+// samples is the decode of audio codecs whose RTP payload is whole frames
+// or samples.
+func (d *depacketizer) samples(dec func(*rtp.Packet) ([]byte, error)) func(*rtp.Packet, time.Duration, func(media.Packet)) error {
+	return func(pkt *rtp.Packet, pts time.Duration, emit func(media.Packet)) error {
+		b, err := dec(pkt)
+		if err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			return nil
+		}
+		emit(media.Packet{Track: d.track, DTS: pts, PTS: pts, Key: true, Data: b})
+		return nil
+	}
+}
+
+func (d *depacketizer) initAAC(f *format.MPEG4Audio) error {
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		return err
+	}
+	rate := int64(f.ClockRate())
+	d.decode = func(pkt *rtp.Packet, pts time.Duration, emit func(media.Packet)) error {
+		aus, err := dec.Decode(pkt)
+		if errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for i, au := range aus {
+			t := pts + ticksToDur(int64(i)*mpeg4audio.SamplesPerAccessUnit, rate)
+			emit(media.Packet{Track: d.track, DTS: t, PTS: t, Key: true, Data: bytes.Clone(au)})
+		}
+		return nil
+	}
+	return nil
+}
+
+// videoState is what H.264 and H.265 depacketizing share: the parameter
+// sets seen so far, the DTS extractor, and whether a random access point
+// has been seen since the start or the last error.
+type videoState struct {
+	vps, sps, pps []byte
+	synced        bool
+	lastDTS       time.Duration
+}
+
+func (d *depacketizer) initH264(f *format.H264) error {
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		return err
+	}
+	var st videoState
+	st.sps, st.pps = f.SafeParams()
+	var dtsx *h264.DTSExtractor
+	d.decode = func(pkt *rtp.Packet, pts time.Duration, emit func(media.Packet)) error {
+		au, err := dec.Decode(pkt)
+		if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+			return nil
+		}
+		if err != nil {
+			st.synced = false
+			return err
+		}
+		keep := au[:0]
+		size := 0
+		changed := false
+		for _, n := range au {
+			if len(n) == 0 {
+				continue
+			}
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				if !bytes.Equal(n, st.sps) {
+					if w, _ := videoSize(media.CodecH264, n); w == 0 {
+						return errors.New("h264: in-band sps does not parse")
+					}
+					st.sps, changed = bytes.Clone(n), true
+				}
+			case h264.NALUTypePPS:
+				if !bytes.Equal(n, st.pps) {
+					st.pps, changed = bytes.Clone(n), true
+				}
+			case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeFillerData:
+				continue
+			}
+			size += 4 + len(n)
+			keep = append(keep, n)
+		}
+		if len(keep) == 0 {
+			return nil
+		}
+		if size > maxAccessUnit {
+			st.synced = false
+			return fmt.Errorf("h264 access unit of %d bytes", size)
+		}
+		if changed || d.track.Config == nil {
+			if st.sps == nil || st.pps == nil {
+				return nil // nothing decodable before the parameter sets
+			}
+			cfg, err := avcConfig(st.sps, st.pps)
+			if err != nil {
+				return err
+			}
+			w, h := videoSize(media.CodecH264, st.sps)
+			d.track = &media.Track{Kind: media.KindVideo, Codec: media.CodecH264, Config: cfg, Width: w, Height: h}
+		}
+		key := h264.IsRandomAccess(keep)
+		if key && !hasParamSets(media.CodecH264, keep) {
+			// The DTS extractor (and late decoders) want them in band.
+			keep = append([][]byte{st.sps, st.pps}, keep...)
+		}
+		if !st.synced {
+			if !key {
+				return nil // wait for an IDR
+			}
+			dtsx = &h264.DTSExtractor{}
+			dtsx.Initialize()
+			st.synced = true
+		}
+		rawDTS, err := dtsx.Extract(keep, durToTicks(pts, 90000))
+		if err != nil {
+			st.synced = false
+			return fmt.Errorf("h264 dts: %w", err)
+		}
+		return st.emit(d.track, keep, key, pts, ticksToDur(rawDTS, 90000), emit, func(a [][]byte) ([]byte, error) {
+			return h264.AVCC(a).Marshal()
+		})
+	}
+	return nil
+}
+
+func (d *depacketizer) initH265(f *format.H265) error {
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		return err
+	}
+	var st videoState
+	st.vps, st.sps, st.pps = f.SafeParams()
+	var dtsx *h265.DTSExtractor
+	d.decode = func(pkt *rtp.Packet, pts time.Duration, emit func(media.Packet)) error {
+		au, err := dec.Decode(pkt)
+		if errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+			return nil
+		}
+		if err != nil {
+			st.synced = false
+			return err
+		}
+		keep := au[:0]
+		size := 0
+		changed := false
+		for _, n := range au {
+			if len(n) < 2 {
+				continue
+			}
+			switch h265.NALUType((n[0] >> 1) & 0x3f) {
+			case h265.NALUType_VPS_NUT:
+				if !bytes.Equal(n, st.vps) {
+					st.vps, changed = bytes.Clone(n), true
+				}
+			case h265.NALUType_SPS_NUT:
+				if !bytes.Equal(n, st.sps) {
+					if w, _ := videoSize(media.CodecH265, n); w == 0 {
+						return errors.New("h265: in-band sps does not parse")
+					}
+					st.sps, changed = bytes.Clone(n), true
+				}
+			case h265.NALUType_PPS_NUT:
+				if !bytes.Equal(n, st.pps) {
+					st.pps, changed = bytes.Clone(n), true
+				}
+			case h265.NALUType_AUD_NUT:
+				continue
+			}
+			size += 4 + len(n)
+			keep = append(keep, n)
+		}
+		if len(keep) == 0 {
+			return nil
+		}
+		if size > maxAccessUnit {
+			st.synced = false
+			return fmt.Errorf("h265 access unit of %d bytes", size)
+		}
+		if changed || d.track.Config == nil {
+			if st.vps == nil || st.sps == nil || st.pps == nil {
+				return nil
+			}
+			cfg, err := hevcConfig(st.vps, st.sps, st.pps)
+			if err != nil {
+				return err
+			}
+			w, h := videoSize(media.CodecH265, st.sps)
+			d.track = &media.Track{Kind: media.KindVideo, Codec: media.CodecH265, Config: cfg, Width: w, Height: h}
+		}
+		key := h265.IsRandomAccess(keep)
+		if key && !hasParamSets(media.CodecH265, keep) {
+			keep = append([][]byte{st.vps, st.sps, st.pps}, keep...)
+		}
+		if !st.synced {
+			if !key {
+				return nil
+			}
+			dtsx = &h265.DTSExtractor{}
+			dtsx.Initialize()
+			st.synced = true
+		}
+		rawDTS, err := dtsx.Extract(keep, durToTicks(pts, 90000))
+		if err != nil {
+			st.synced = false
+			return fmt.Errorf("h265 dts: %w", err)
+		}
+		return st.emit(d.track, keep, key, pts, ticksToDur(rawDTS, 90000), emit, func(a [][]byte) ([]byte, error) {
+			return h264.AVCC(a).Marshal() // the same 4-byte length prefixes (HVCC)
+		})
+	}
+	return nil
+}
+
+// emit writes one video access unit with a DTS that never goes back and
+// never passes the PTS.
+func (st *videoState) emit(t *media.Track, au [][]byte, key bool, pts, dts time.Duration,
+	emit func(media.Packet), marshal func([][]byte) ([]byte, error),
+) error {
+	dts = max(dts, 0)
+	if dts < st.lastDTS {
+		dts = st.lastDTS
+	}
+	if dts > pts {
+		pts = dts
+	}
+	st.lastDTS = dts
+	data, err := marshal(au)
+	if err != nil {
+		return err
+	}
+	emit(media.Packet{Track: t, DTS: dts, PTS: pts, Key: key, Data: data})
+	return nil
+}
