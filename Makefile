@@ -1,13 +1,17 @@
 # Podium — `make help` lists the targets.
 SHELL := /bin/bash
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# One version for `podium version` and the .deb (packaging/version.sh: from the
+# VERSION file and git tags). Override: make build deb VERSION=1.2.3
+ifeq ($(strip $(VERSION)),)
+VERSION := $(shell bash packaging/version.sh)
+endif
 LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5s
 # Every fuzz target: package and name.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r grep -H '^func Fuzz' | sed -E 's|^\./([^:]*)/[^/:]*:func (Fuzz[A-Za-z0-9_]*).*|./\1 \2|' | sort -u | tr ' ' ':')
 
-.PHONY: help deps build run test unit fuzz bench lint clean
+.PHONY: help deps browser-deps build run test unit fuzz bench lint deb docker-nvidia clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -15,13 +19,18 @@ help: ## list the targets
 deps: ## install the Debian packages Podium builds and tests with (idempotent)
 	@bash packaging/deps-debian.sh
 
+browser-deps: ## npm packages of the browser tests into e2e/browser/node_modules (npm ci; skipped when current)
+	@cd e2e/browser && if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then :; \
+	  else command -v npm >/dev/null || { echo "browser-deps: npm is missing (Debian: apt-get install nodejs npm)"; exit 1; }; \
+	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund; fi
+
 build: deps ## build bin/podium
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/podium ./cmd/podium
 
 run: build ## build and serve the embedded default config (RTMP :1935, HTTP :8080)
 	./bin/podium serve
 
-test: deps ## vet, format check, every test with -race (unit, integration, e2e), short fuzz runs
+test: deps browser-deps ## vet, format check, every test with -race (unit, integration, e2e), short fuzz runs
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -44,6 +53,12 @@ lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/
 	  if [ -n "$$bad" ]; then echo "go-astiav outside transcode/ and hwaccel/: $$bad"; exit 1; fi
 	@bad=$$(grep -rl --include='*.go' 'gin-gonic/gin' . | grep -v -E '^\./ui/' || true); \
 	  if [ -n "$$bad" ]; then echo "gin outside ui/: $$bad"; exit 1; fi
+
+deb: build ## build dist/podium_<version>_amd64.deb (systemd unit, /etc/podium/podium.yaml; see docs/deploy.md)
+	VERSION=$(VERSION) GO=$(GO) bash packaging/deb.sh bin/podium dist
+
+docker-nvidia: ## build the Docker image podium:nvidia (Dockerfile.nvidia; needs docker)
+	docker build -f Dockerfile.nvidia --build-arg VERSION=$(VERSION) -t podium:nvidia .
 
 clean: ## remove build outputs
 	rm -rf bin dist

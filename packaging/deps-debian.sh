@@ -14,6 +14,8 @@ PKGS=(
   procps
   # browser tests: hls.js and the dashboard in headless Chromium
   chromium
+  # packaging tests: systemd-analyze verify of the .deb's unit
+  systemd
 )
 
 missing=()
