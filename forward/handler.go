@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/podiumlive/podium/ingest/media"
@@ -33,19 +32,15 @@ type handler struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	bytes atomic.Uint64
-
 	mu         sync.Mutex
 	state      State
 	since      time.Time
 	lastError  string
 	reconnects uint64
-	dropped    uint64 // from readers already closed
+	dropped    uint64 // skipped for lag, and from readers already closed
 	reader     *stream.Reader
-	winStart   time.Time
-	winBytes   uint64
-	bitrate    int64
-	rateAt     time.Time
+	sink       *rtmpproto.Sink // the current session's
+	written    uint64          // bytes of sessions already ended
 }
 
 func newHandler(hub *stream.Hub, st *stream.Stream, url string, gone <-chan struct{}, opts Options, log *slog.Logger) *handler {
@@ -78,15 +73,33 @@ func (h *handler) Stats() Stats {
 	s := Stats{
 		Stream: h.st.Key().String(), Destination: Redact(h.url),
 		State: h.state, LastError: h.lastError, Reconnects: h.reconnects,
-		Bytes: h.bytes.Load(), Dropped: h.dropped, Since: h.since,
+		Bytes: h.written, Dropped: h.dropped, Since: h.since,
+	}
+	if h.sink != nil {
+		s.Bytes += h.sink.Written()
 	}
 	if h.reader != nil {
-		s.Dropped += h.reader.Stats().Dropped
-	}
-	if time.Since(h.rateAt) < 3*time.Second {
-		s.Bitrate = h.bitrate
+		rs := h.reader.Stats()
+		s.Dropped += rs.Dropped
+		if h.state == StateForwarding {
+			s.Bitrate = int64(rs.Out.Bitrate)
+		}
 	}
 	return s
+}
+
+func (h *handler) setSink(s *rtmpproto.Sink) {
+	h.mu.Lock()
+	h.sink = s
+	h.mu.Unlock()
+}
+
+// addWritten moves an ended session's bytes into the total.
+func (h *handler) addWritten(n uint64) {
+	h.mu.Lock()
+	h.written += n
+	h.sink = nil
+	h.mu.Unlock()
 }
 
 func (h *handler) setReader(r *stream.Reader) {
@@ -97,22 +110,6 @@ func (h *handler) setReader(r *stream.Reader) {
 		h.reader.Close()
 	}
 	h.reader = r
-}
-
-// count adds n written bytes and updates the one-second bitrate window.
-func (h *handler) count(n int) {
-	h.bytes.Add(uint64(n))
-	now := time.Now()
-	h.mu.Lock()
-	h.winBytes += uint64(n)
-	if el := now.Sub(h.winStart); el >= time.Second {
-		if !h.winStart.IsZero() {
-			h.bitrate = int64(float64(h.winBytes*8) / el.Seconds())
-			h.rateAt = now
-		}
-		h.winStart, h.winBytes = now, 0
-	}
-	h.mu.Unlock()
 }
 
 // run is the handler's goroutine. first, when not nil, is a reader
@@ -272,40 +269,37 @@ func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Read
 		case <-rctx.Done():
 		}
 	}()
-	w := rtmpproto.PacketWriter{SetDataFrame: true}
+	sink := sess.Sink()
+	defer func() { h.addWritten(sink.Written()) }()
+	h.setSink(sink)
+	r.SetDirect(sink.Direct)
+	defer r.SetDirect(nil)
 	var (
 		batch []media.Packet
-		buf   []byte
 		err   error
 	)
 	for {
 		batch, err = r.ReadBatch(rctx, batch[:0])
 		batch = h.skipLag(batch)
 		m, ver := r.Metadata()
-		buf = w.AppendMetadata(buf[:0], m, ver)
-		for i := range batch {
-			buf = w.AppendPacket(buf, &batch[i])
-		}
+		werr := sink.WriteBatch(batch, m, ver)
 		clear(batch)
-		if len(buf) > 0 {
-			if werr := sess.Write(buf); werr != nil {
-				sess.Abort()
-				return fmt.Errorf("write to %s: %w", Redact(h.url), werr)
+		r.Done()
+		if werr != nil {
+			sess.Abort()
+			if serr := sess.Err(); serr != nil {
+				werr = serr
 			}
-			h.count(len(buf))
-		}
-		if cap(buf) > 256<<10 {
-			buf = nil // a GOP-cache burst: don't keep it
+			return fmt.Errorf("write to %s: %w", Redact(h.url), werr)
 		}
 		if err != nil {
 			if serr := sess.Err(); serr != nil {
 				return fmt.Errorf("push to %s: %w", Redact(h.url), serr)
 			}
+			sess.Close(h.opts.CloseGrace)
 			if errors.Is(err, io.EOF) {
-				sess.Close(h.opts.CloseGrace)
 				return errStreamEnded
 			}
-			sess.Close(h.opts.CloseGrace)
 			if errors.Is(err, stream.ErrReaderClosed) || ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -9,13 +9,10 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/podiumlive/podium/flv"
 )
@@ -36,11 +33,11 @@ type Push struct {
 	conn         *net.TCPConn
 	writeTimeout time.Duration
 
-	wmu   sync.Mutex // Write, Close, and the reader's ping responses
-	acked uint64     // TCP bytes_acked at the last progress check (wmu)
-	done  chan struct{}
-	mu    sync.Mutex
-	err   error
+	sink *Sink // set once publishing; all writes go through it
+
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
 }
 
 // PushOptions bound a push session. Zero values take the defaults.
@@ -229,6 +226,7 @@ func (p *Push) open(t pushTarget, lim Limits) error {
 	if _, err := p.await(s, 0, "publish"); err != nil {
 		return err
 	}
+	p.sink = NewSink(p.conn, p.writeTimeout, true)
 	go p.readLoop(s)
 	return nil
 }
@@ -252,7 +250,7 @@ func (s *session) control(p *Push, typ uint8, head []byte) {
 	case typeUserControl:
 		if len(head) >= 6 && binary.BigEndian.Uint16(head) == userControlPing {
 			pong := []byte{0, 7, head[2], head[3], head[4], head[5]}
-			_ = p.writeLocked(AppendMessage(nil, 2, typeUserControl, 0, ChunkSize, nil, pong))
+			_ = p.control(AppendMessage(nil, 2, typeUserControl, 0, ChunkSize, nil, pong))
 		}
 	}
 }
@@ -266,7 +264,7 @@ func (s *session) feed(p *Push, b []byte) error {
 	s.unacked += uint32(len(b))
 	if s.window > 0 && s.unacked >= s.window/2 {
 		s.unacked = 0
-		return p.writeLocked(AppendMessage(nil, 2, 3, 0, ChunkSize, nil, binary.BigEndian.AppendUint32(nil, s.total)))
+		return p.control(AppendMessage(nil, 2, 3, 0, ChunkSize, nil, binary.BigEndian.AppendUint32(nil, s.total)))
 	}
 	return s.err
 }
@@ -376,67 +374,24 @@ func (p *Push) Err() error {
 	return p.err
 }
 
-// Write sends RTMP messages (from PacketWriter). The write timeout
-// measures progress: when it expires while the slave still acknowledges
-// bytes (a slow but live link), the write goes on; only a slave that
-// acknowledged nothing for a whole timeout fails it.
-func (p *Push) Write(b []byte) error {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	for len(b) > 0 {
-		_ = p.conn.SetWriteDeadline(time.Now().Add(p.writeTimeout))
-		n, err := p.conn.Write(b)
-		b = b[n:]
-		if err == nil {
-			continue
-		}
-		if e := p.Err(); e != nil {
-			return e
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) && p.progressed() {
-			continue
-		}
-		return err
-	}
-	return nil
-}
-
-// progressed reports whether the peer acknowledged bytes since the last
-// call (TCP_INFO's bytes_acked). The kernel wakes a blocked writer only
-// when a third of the send buffer is free, which a slow link may take
-// longer than the write timeout to free: progress is read from TCP itself.
-func (p *Push) progressed() bool {
-	rc, err := p.conn.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var acked uint64
-	var ierr error
-	if err := rc.Control(func(fd uintptr) {
-		var info *unix.TCPInfo
-		if info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); ierr == nil {
-			acked = info.Bytes_acked
-		}
-	}); err != nil || ierr != nil {
-		return false
-	}
-	if acked > p.acked {
-		p.acked = acked
-		return true
-	}
-	return false
-}
+// Sink is where the caller writes media (directly from the publisher's
+// goroutine while the slave keeps up, see Sink).
+func (p *Push) Sink() *Sink { return p.sink }
 
 func (p *Push) writeAll(b []byte) error {
 	_, err := p.conn.Write(b)
 	return err
 }
 
-func (p *Push) writeLocked(b []byte) error {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	_ = p.conn.SetWriteDeadline(time.Now().Add(p.writeTimeout))
-	_, err := p.conn.Write(b)
+// control writes a control message: before publishing on the session's
+// own goroutine, after through the sink, in order with the media.
+func (p *Push) control(b []byte) error {
+	if p.sink == nil {
+		_ = p.conn.SetWriteDeadline(time.Now().Add(p.writeTimeout))
+		_, err := p.conn.Write(b)
+		return err
+	}
+	_, err := p.sink.Control(b)
 	return err
 }
 
@@ -444,9 +399,7 @@ func (p *Push) writeLocked(b []byte) error {
 // server, then a FIN; it waits up to grace for the server to close its
 // side (a reset would lose the server's last packets).
 func (p *Push) Close(grace time.Duration) {
-	p.wmu.Lock()
-	_ = p.conn.CloseWrite()
-	p.wmu.Unlock()
+	p.sink.Close(func() { _ = p.conn.CloseWrite() })
 	select {
 	case <-p.done:
 	case <-time.After(grace):

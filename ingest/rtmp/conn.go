@@ -280,7 +280,7 @@ func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
 }
 
 // play sends the stream to the player until either side ends. Writes go
-// to the socket (see playSink), not through lal's write channel: the hub's
+// to the socket (see rtmpproto.Sink), not through lal's write channel: the hub's
 // per-reader queue is the one buffer, so a slow player drops whole GOPs
 // there instead of lagging.
 func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) {
@@ -300,16 +300,16 @@ func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) 
 		return
 	}
 	defer r.Close()
-	sink := newPlaySink(c.nc, c.srv.cfg.WriteTimeout)
+	sink := rtmpproto.NewSink(c.nc, c.srv.cfg.WriteTimeout, false)
 	c.gate.sink.Store(sink)
 	_ = c.nc.SetWriteDeadline(time.Time{}) // drop lal's: the sink sets its own
-	r.SetDirect(sink.direct)
+	r.SetDirect(sink.Direct)
 
 	var batch []media.Packet
 	for {
 		batch, err = r.ReadBatch(ctx, batch[:0])
 		m, ver := r.Metadata()
-		werr := sink.writeBatch(batch, m, ver)
+		werr := sink.WriteBatch(batch, m, ver)
 		clear(batch) // let the payloads go
 		r.Done()
 		if werr != nil {
@@ -330,7 +330,7 @@ func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) 
 // write sends b in order with everything else written on the socket.
 func (c *conn) write(b []byte) error {
 	if s := c.gate.sink.Load(); s != nil {
-		_, err := s.control(b)
+		_, err := s.Control(b)
 		return err
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {

@@ -1,0 +1,230 @@
+package rtmp
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/ingest/stream"
+)
+
+// Sink writes one peer's RTMP media messages: a player's (ingest) or a
+// slave's (forward). While the peer keeps up, the publisher's goroutine
+// writes each packet straight into the socket (non-blocking, via the hub's
+// DirectFunc): no goroutine wakes per packet, which is what a relay spends
+// most of its CPU on otherwise. Whatever the socket does not take stays in
+// pending and the peer's own goroutine finishes it with blocking writes,
+// while the hub queues (and, if the peer is too slow, drops) what follows.
+//
+// wmu orders every write on the socket: direct writes, the peer
+// goroutine's, and control messages (lal's, pings, onStatus). Whoever holds
+// it writes pending first, so chunk streams never interleave mid-message.
+type Sink struct {
+	nc      net.Conn
+	rc      syscall.RawConn
+	timeout time.Duration
+	written atomic.Uint64
+
+	wmu     sync.Mutex
+	w       PacketWriter
+	buf     []byte
+	pending []byte
+	acked   uint64 // TCP bytes_acked at the last progress check
+	err     error  // the socket failed: the peer goroutine ends the session
+}
+
+// NewSink returns a sink on nc whose blocking writes fail after timeout
+// without progress. setDataFrame: metadata as a publisher sends it (push).
+func NewSink(nc net.Conn, timeout time.Duration, setDataFrame bool) *Sink {
+	s := &Sink{nc: nc, timeout: timeout}
+	s.w.SetDataFrame = setDataFrame
+	if sc, ok := nc.(syscall.Conn); ok {
+		s.rc, _ = sc.SyscallConn()
+	}
+	return s
+}
+
+// Written is the number of bytes written to the socket.
+func (s *Sink) Written() uint64 { return s.written.Load() }
+
+// Direct is the stream.DirectFunc: called on the publisher's goroutine.
+func (s *Sink) Direct(p *media.Packet, meta media.Metadata, ver uint64) stream.DirectResult {
+	if s.rc == nil || !s.wmu.TryLock() {
+		return stream.DirectRefused // lal is writing a control message: queue
+	}
+	defer s.wmu.Unlock()
+	if s.err != nil {
+		return stream.DirectPending // wake the player goroutine to end
+	}
+	s.buf = s.w.AppendMetadata(s.buf[:0], meta, ver)
+	s.buf = s.w.AppendPacket(s.buf, p)
+	n, err := s.tryWrite(s.buf)
+	s.written.Add(uint64(max(n, 0)))
+	switch {
+	case err != nil:
+		s.err = err
+		return stream.DirectPending
+	case n == len(s.buf):
+		return stream.DirectSent
+	}
+	s.pending = append(s.pending[:0], s.buf[n:]...)
+	return stream.DirectPending
+}
+
+// RawWrite and RawRead are write(2) and read(2) on a non-blocking socket,
+// without telling the scheduler (syscall.Write and Read do). The calls
+// cannot block, and announcing them costs more than they do on a relay:
+// each exit from an announced syscall may wake the runtime's monitor
+// thread, which then polls every 20 µs for a millisecond, and a call that
+// takes over 20 µs (a loopback write runs the receiver's TCP stack) gets
+// its P handed to another thread. Measured with perf: about a third of a
+// relay's CPU went to that monitor and to thread hand-offs.
+func RawWrite(fd uintptr, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
+}
+
+func RawRead(fd uintptr, b []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
+}
+
+// tryWrite makes one non-blocking write(2).
+func (s *Sink) tryWrite(b []byte) (int, error) {
+	var n int
+	var werr error
+	if err := s.rc.Write(func(fd uintptr) bool {
+		n, werr = RawWrite(fd, b)
+		return true // one attempt: never wait for the socket here
+	}); err != nil {
+		return 0, err
+	}
+	if errors.Is(werr, syscall.EAGAIN) {
+		return 0, nil
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, werr
+}
+
+// writeLocked writes pending, then b, blocking while the peer makes
+// progress. The deadline is cleared after: it would fail the direct path's
+// writes too.
+func (s *Sink) writeLocked(b []byte) error {
+	if s.err != nil {
+		return s.err
+	}
+	if len(s.pending) == 0 && len(b) == 0 {
+		return nil
+	}
+	defer func() { _ = s.nc.SetWriteDeadline(time.Time{}) }()
+	if len(s.pending) > 0 {
+		if err := s.blockingWrite(s.pending); err != nil {
+			return err
+		}
+		s.pending = s.pending[:0]
+	}
+	return s.blockingWrite(b)
+}
+
+// blockingWrite writes b whole. The timeout measures progress: when it
+// expires while the peer still acknowledges bytes (a slow but live link),
+// the write goes on; a peer that acknowledged nothing for a whole timeout
+// fails it. (The kernel wakes a blocked writer only when a third of the
+// send buffer is free, which a slow link may take longer than the timeout
+// to free, so progress is read from TCP itself.)
+func (s *Sink) blockingWrite(b []byte) error {
+	for len(b) > 0 {
+		if err := s.nc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
+			s.err = err
+			return err
+		}
+		n, err := s.nc.Write(b)
+		s.written.Add(uint64(n))
+		b = b[n:]
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && s.progressed() {
+			continue
+		}
+		s.err = err
+		return err
+	}
+	return nil
+}
+
+// progressed reports whether the peer acknowledged bytes since the last
+// call (TCP_INFO's bytes_acked).
+func (s *Sink) progressed() bool {
+	if s.rc == nil {
+		return false
+	}
+	var acked uint64
+	var ierr error
+	if err := s.rc.Control(func(fd uintptr) {
+		var info *unix.TCPInfo
+		if info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); ierr == nil {
+			acked = info.Bytes_acked
+		}
+	}); err != nil || ierr != nil {
+		return false
+	}
+	if acked > s.acked {
+		s.acked = acked
+		return true
+	}
+	return false
+}
+
+// WriteBatch is the peer goroutine's path: finish pending, then the
+// packets the hub queued meanwhile.
+func (s *Sink) WriteBatch(batch []media.Packet, meta media.Metadata, ver uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.buf = s.w.AppendMetadata(s.buf[:0], meta, ver)
+	for i := range batch {
+		s.buf = s.w.AppendPacket(s.buf, &batch[i])
+	}
+	err := s.writeLocked(s.buf)
+	if cap(s.buf) > 256<<10 {
+		s.buf = nil // a GOP-cache burst: don't keep it for the whole session
+	}
+	return err
+}
+
+// Control writes a message of lal's or ours (onStatus, ping) in order.
+func (s *Sink) Control(b []byte) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.writeLocked(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// Close takes the write lock and runs fn (a close of the socket), so it
+// never cuts a message in half.
+func (s *Sink) Close(fn func()) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	fn()
+}
