@@ -25,6 +25,12 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+# The browser tests' npm packages: this machine kind ships Node.js (from
+# NodeSource, with npm inside); Debian's own packages only where it lacks it.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
