@@ -17,10 +17,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podiumlive/podium/access"
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/forward"
+	"github.com/podiumlive/podium/hls"
+	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/hwaccel"
 	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
+	ingestrtsp "github.com/podiumlive/podium/ingest/rtsp"
 	"github.com/podiumlive/podium/ingest/stream"
 	rtmpproto "github.com/podiumlive/podium/rtmp"
 	"github.com/podiumlive/podium/transcode"
@@ -75,14 +79,25 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	if d := cfg.RTMP.HandshakeTimeout.Std(); d > 0 {
 		limits.HandshakeTimeout = d
 	}
+	// One guard admits publishers and players of every protocol.
+	guard := access.New(cfg, hooks.New(hooks.DefaultTimeout, log.With("component", "hooks")),
+		log.With("component", "access"))
 	rtmpSrv := ingestrtmp.New(ingestrtmp.Config{
 		Addr:     cfg.Listen.RTMP,
 		PlayWait: cfg.RTMP.PlayWait.Std(),
 		Limits:   limits,
 		Vhost:    func(name string) bool { return cfg.Vhost(name) != nil },
+		Access:   guard,
 	}, hub, log.With("component", "rtmp"))
 	if err := rtmpSrv.Listen(); err != nil {
 		return err
+	}
+	var rtspSrv *ingestrtsp.Server
+	if cfg.Listen.RTSP != "" {
+		rtspSrv = newRTSPServer(cfg, hub, guard, log.With("component", "rtsp"))
+		if err := rtspSrv.Listen(); err != nil {
+			return err
+		}
 	}
 
 	httpLn, err := net.Listen("tcp", cfg.Listen.HTTP)
@@ -96,10 +111,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 		Handler:           routes.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		// No ReadTimeout or WriteTimeout: the dashboard's live updates are
+		// one long response. Idle keep-alive connections go after 2 min.
+		IdleTimeout: 2 * time.Minute,
 	}
 
 	av.InstallLog(log.With("component", "libav"))
-	backends := usableBackends(ctx, cfg.HWAccel, log.With("component", "hwaccel"))
+	backends, probed := usableBackends(ctx, cfg.HWAccel, log.With("component", "hwaccel"))
 	engine := transcode.NewEngine(hub, func(vhost string) (transcode.Settings, bool) {
 		v := cfg.Vhost(vhost)
 		if v == nil || v.Transcode == nil {
@@ -119,17 +137,52 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	defer fwdStop()
 	fwd := forward.NewManager(hub, forward.SettingsFrom(cfg), forward.Options{}, log.With("component", "forward"))
 	fwd.Start(fwdCtx)
-	go reloadOnHUP(runCtx, path, fwd, log.With("component", "config"))
+	// HLS, like forward, outlives runCtx: at shutdown each segmenter
+	// writes the last segment of the stream that ingest and transcode end.
+	hlsMgr, err := hls.NewManager(hub, hls.SettingsFrom(cfg), hls.Options{}, log.With("component", "hls"))
+	if err != nil {
+		return err
+	}
+	if err := hlsMgr.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	routes.hls = hlsMgr
+	// RTSP pulls publish like encoders: after every consumer listens.
+	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
+	sources.Start(runCtx)
+	// The dashboard, API and /metrics; the HW panel is what `podium hw`
+	// says, probed once here.
+	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources,
+		hw: probeRest(ctx, cfg.HWAccel.Device, probed)}, os.Stderr, log.With("component", "ui"))
+	if err != nil {
+		return err
+	}
+	routes.ui = dash.Handler()
+	go reloadOnHUP(runCtx, path, fwd, guard, log.With("component", "config"))
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Add(3)
 	go func() { defer wg.Done(); hub.Run(runCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); dash.Run(runCtx) }()
 	go func() {
 		defer wg.Done()
 		if err := rtmpSrv.Serve(runCtx); err != nil {
 			errc <- err
 		}
 	}()
+	if rtspSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := rtspSrv.Serve(runCtx); err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		log.Info("http listening", "addr", httpLn.Addr().String())
@@ -151,10 +204,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	defer done()
 	_ = httpSrv.Shutdown(shutdownCtx)
 	wg.Wait()
+	sources.Wait()
 	engine.Wait()
 	hub.Close()
+	hlsMgr.Close()
 	fwdStop()
 	fwd.Wait()
+	guard.Wait() // the last on_unpublish/on_stop (bounded by the hook timeout)
 	log.Info("podium stopped")
 	return runErr
 }
@@ -162,11 +218,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 // usableBackends probes the preferred encoders once at start: streams then
 // try only those that work here (software always last), and each stream
 // still falls back at run time if its encoder fails to open.
-func usableBackends(ctx context.Context, hw configs.HWAccel, log *slog.Logger) []hwaccel.Backend {
+func usableBackends(ctx context.Context, hw configs.HWAccel, log *slog.Logger) ([]hwaccel.Backend, []hwaccel.Status) {
 	chain := hwaccel.Chain(hw.Prefer)
 	var usable []hwaccel.Backend
+	var probed []hwaccel.Status
 	for _, b := range chain {
 		st := b.Probe(ctx, hw.Device)
+		probed = append(probed, st)
 		if st.Usable {
 			log.Info("video encoder usable", "backend", st.Backend, "encoder", st.Encoder, "device", st.Device)
 			usable = append(usable, b)
@@ -177,9 +235,9 @@ func usableBackends(ctx context.Context, hw configs.HWAccel, log *slog.Logger) [
 	if len(usable) == 0 {
 		// Nothing probed usable (not even libx264): keep the chain, so each
 		// stream reports why its encoder fails.
-		return chain
+		return chain, probed
 	}
-	return usable
+	return usable, probed
 }
 
 // httpRoutes splits the HTTP listener between its users: /healthz here,
