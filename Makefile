@@ -30,10 +30,10 @@ build: deps ## build bin/podium
 run: build ## build and serve the embedded default config (RTMP :1935, HTTP :8080)
 	./bin/podium serve
 
-test: deps browser-deps ## vet, format check, every test with -race (unit, integration, e2e), short fuzz runs
+test: deps browser-deps ## format check, vet + architecture fences, every test with -race (unit, integration, e2e), short fuzz runs
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) vet ./...
+	@$(MAKE) --no-print-directory lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -46,6 +46,8 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME
 bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/README.md
 	$(GO) run ./bench/relay -podium bin/podium
 	$(GO) run ./bench/transcode -podium bin/podium
+	$(GO) run ./bench/forward -podium bin/podium
+	$(GO) run ./bench/hls -podium bin/podium
 
 lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/)
 	$(GO) vet ./...
