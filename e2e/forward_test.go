@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -255,7 +256,7 @@ func TestForwardSlowSlave(t *testing.T) {
 	fast := startPodium(t, "")
 	slowSlave := startPodium(t, "")
 	slow := throttle(t, fmt.Sprintf("127.0.0.1:%d", slowSlave.RTMP), 10_000)
-	master := startPodium(t, masterYAML(fmt.Sprintf("127.0.0.1:%d", fast.RTMP), slow))
+	master := startPodium(t, "auth: {admin_password: fwdtest}\n"+masterYAML(fmt.Sprintf("127.0.0.1:%d", fast.RTMP), slow))
 	// About 3 Mbit/s of video (noise does not compress): 40× what the slow
 	// link carries, so the backlog outgrows the kernel's socket buffers.
 	file := fixture(t, "h264-3m-speex",
@@ -296,6 +297,29 @@ func TestForwardSlowSlave(t *testing.T) {
 	}
 	t.Logf("master dropped %d packets for the slow slave; %d failed forward sessions", drops, strings.Count(logs, "forward failed"))
 	require.Positive(t, drops, "the slow slave's drops were not counted:\n%s", logs)
+
+	// The API shows both destinations: the slow one with its drops.
+	var res struct {
+		Code     int `json:"code"`
+		Forwards []struct {
+			Destination string `json:"destination"`
+			State       string `json:"state"`
+			Dropped     uint64 `json:"dropped"`
+			Bytes       uint64 `json:"bytes"`
+		} `json:"forwards"`
+	}
+	require.NoError(t, json.Unmarshal(newAPI(t, master, "fwdtest").get("/api/v1/forwards"), &res))
+	require.Len(t, res.Forwards, 2)
+	for _, f := range res.Forwards {
+		t.Logf("api: %s %s dropped=%d bytes=%d", f.Destination, f.State, f.Dropped, f.Bytes)
+		require.Equal(t, "forwarding", f.State)
+		if strings.Contains(f.Destination, slow) {
+			require.Positive(t, f.Dropped, "the slow slave's drops are not in the API")
+		} else {
+			require.Zero(t, f.Dropped, "the fast slave dropped packets")
+			require.Greater(t, f.Bytes, uint64(5<<20))
+		}
+	}
 	master.Alive(t)
 }
 
