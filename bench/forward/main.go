@@ -9,63 +9,58 @@
 package main
 
 import (
-	"github.com/podiumlive/podium/bench/internal/proc"
-
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/podiumlive/podium/bench/internal/fixture"
+	"github.com/podiumlive/podium/bench/internal/harness"
+	"github.com/podiumlive/podium/bench/internal/latency"
+	"github.com/podiumlive/podium/bench/internal/proc"
 )
 
+// forwardFixture is 20 s of 854x480 30 fps H.264 900 kbit/s + AAC 96 kbit/s
+// (about 1 Mbit/s).
+var forwardFixture = fixture.Spec{Name: "forward-480p30-900k-aac.flv", Size: "854x480", FPS: 30, SampleRate: 44100,
+	Video: []string{"-b:v", "900k", "-g", "60"}, Audio: []string{"-c:a", "aac", "-b:a", "96k"}}
+
 type options struct {
-	podium    string
-	nginx     string
-	module    string
-	n         int
-	dests     []int
-	duration  time.Duration
-	warmup    time.Duration
-	latency   time.Duration
-	probes    int
-	fixtures  string
-	perfOut   string
-	minShare  float64
-	keepFiles bool
+	env      harness.Env
+	n        int
+	dests    []int
+	duration time.Duration
+	warmup   time.Duration
+	latency  time.Duration
+	probes   int
+	perfOut  string
+	minShare float64
 }
 
 func main() {
 	var o options
 	var dests string
 	var quick bool
-	flag.StringVar(&o.podium, "podium", "bin/podium", "podium binary to measure (build it with: go build -o bin/podium ./cmd/podium)")
-	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary")
-	flag.StringVar(&o.module, "nginx-rtmp-module", "/usr/lib/nginx/modules/ngx_rtmp_module.so", "nginx-rtmp dynamic module")
+	o.env.Flags()
 	flag.IntVar(&o.n, "n", 8, "streams (publishers) per master")
 	flag.StringVar(&dests, "dests", "1,4,16", "destination counts, one phase each")
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "CPU measurement window per phase")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "load time before the CPU window starts")
 	flag.DurationVar(&o.latency, "lat", 10*time.Second, "latency window per phase (after the CPU window, with the probes playing)")
 	flag.IntVar(&o.probes, "probes", 2, "streams per master whose forward hop is probed (on the first and the last destination)")
-	flag.StringVar(&o.fixtures, "fixtures", filepath.Join(os.TempDir(), "podium-bench-fixtures"), "where the fixture FLV is cached")
 	flag.StringVar(&o.perfOut, "perf", "", "if set and perf(1) exists: record podium with perf during the CPU window of the last phase into this file and print its top symbols (perf costs podium CPU: don't quote that phase's ratio)")
 	flag.Float64Var(&o.minShare, "min-share", 0.7, "fail if a destination received less than this share of the bytes the fixture's bitrate predicts for its session")
-	flag.BoolVar(&o.keepFiles, "keep", false, "keep the temp dir with the configs and logs")
 	flag.BoolVar(&quick, "quick", false, "short windows (-d 8s -warmup 3s -lat 5s unless given): a smoke run, not numbers to quote")
-	flag.Parse()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	silenceLal()
+	harness.ParseFlags()
+	latency.SilenceLal()
 
 	if quick {
 		set := map[string]bool{}
@@ -88,22 +83,7 @@ func main() {
 		}
 		o.dests = append(o.dests, v)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		slog.Error("forward bench failed", "err", err)
-		os.Exit(1)
-	}
-}
-
-// peer is one ffmpeg publisher, restarted if it exits early.
-type peer struct {
-	name     string
-	args     []string
-	restarts atomic.Int64
-	log      *proc.Tail
+	harness.Main("forward", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 // side is one master under test with its sink: Podium with forward, or
@@ -116,8 +96,8 @@ type side struct {
 	sinkPort int
 	sinkDir  string
 	sink     *proc.Server
-	pubs     []*peer
-	probes   []*hopProbe
+	pubs     []*proc.Peer
+	probes   []*latency.Probe
 
 	u0, u1, su0, su1   proc.Usage
 	maxRSS, sinkMaxRSS int64
@@ -136,50 +116,29 @@ func run(ctx context.Context, o options) error {
 	if o.n < 1 || len(o.dests) == 0 || o.duration <= 0 || o.warmup < 0 || o.latency <= 0 || o.probes < 0 {
 		return errors.New("need -n >= 1, -dests, -d > 0, -warmup >= 0, -lat > 0, -probes >= 0")
 	}
-	for _, tool := range []string{"ffmpeg", "ffprobe", o.nginx, o.podium} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("need %s: %w", tool, err)
-		}
-	}
-	if _, err := os.Stat(o.module); err != nil {
-		return fmt.Errorf("nginx-rtmp module (packaging/deps-debian.sh installs it): %w", err)
-	}
-	podiumBin, err := filepath.Abs(o.podium)
-	if err != nil {
-		return fmt.Errorf("podium path: %w", err)
-	}
-	fix, err := fixture(ctx, o.fixtures)
+	r, err := o.env.Begin("podium-bench-forward-", "ffmpeg", "ffprobe")
 	if err != nil {
 		return err
 	}
-	slog.Info("fixture", "path", fix.path, "bytes", fix.size, "seconds", fix.seconds,
-		"mbit_s", fmt.Sprintf("%.2f", fix.rate()*8/1e6))
-
-	dir, err := os.MkdirTemp("", "podium-bench-forward-")
+	defer r.End() // each phase runs its own process groups
+	fix, err := fixture.Make(ctx, o.env.Fixtures, forwardFixture)
 	if err != nil {
-		return fmt.Errorf("temp dir: %w", err)
-	}
-	if o.keepFiles {
-		slog.Info("keeping temp dir", "dir", dir)
-	} else {
-		defer os.RemoveAll(dir)
+		return err
 	}
 
-	res := result{Bench: "forward", N: o.n, Dests: o.dests, FixtureMbit: fix.rate() * 8 / 1e6,
+	res := result{Bench: "forward", N: o.n, Dests: o.dests, FixtureMbit: fix.Mbit(),
 		TargetRatio: 1, TargetLatencyMS: 1}
 	for i, d := range o.dests {
 		perf := ""
 		if i == len(o.dests)-1 {
 			perf = o.perfOut
 		}
-		ph, err := runPhase(ctx, o, fix, podiumBin, filepath.Join(dir, fmt.Sprintf("d%d", d)), d, perf)
+		ph, err := runPhase(ctx, o, fix, filepath.Join(r.Dir, fmt.Sprintf("d%d", d)), d, perf)
 		if err != nil {
 			return fmt.Errorf("%d destinations: %w", d, err)
 		}
 		printPhase(os.Stdout, o, ph)
-		if ph.perf != "" {
-			proc.PrintPerf(ph.perf)
-		}
+		ph.perf.Print()
 		res.Phases = append(res.Phases, ph)
 	}
 	summary(os.Stdout, &res)
@@ -187,16 +146,13 @@ func run(ctx context.Context, o options) error {
 	for _, ph := range res.Phases {
 		failures = append(failures, ph.failures...)
 	}
-	if len(failures) > 0 {
-		return fmt.Errorf("forward check failed:\n  %s", strings.Join(failures, "\n  "))
-	}
-	return nil
+	return harness.Failed("forward", failures)
 }
 
 // runPhase measures one destination count: fresh sinks, masters and
 // publishers, a warmup, the CPU window, the latency window, then the masters
 // are stopped and the sinks' access logs say what each destination got.
-func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir string, d int, perfOut string) (phaseResult, error) {
+func runPhase(ctx context.Context, o options, fix fixture.File, dir string, d int, perfOut string) (phaseResult, error) {
 	ph := phaseResult{Dests: d}
 	// Two groups: the sinks outlive the masters, so that they log the end of
 	// every push session before they stop.
@@ -216,7 +172,7 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 		for k := range d {
 			fmt.Fprintf(&apps, "application %s%d { live on; record off; }\n        ", s.app, k)
 		}
-		if s.sink, err = proc.StartNginx(ctx, &sinks, o.nginx, o.module, s.sinkDir, s.sinkPort, apps.String()); err != nil {
+		if s.sink, err = proc.StartNginx(ctx, &sinks, o.env.Nginx, o.env.Module, s.sinkDir, s.sinkPort, apps.String()); err != nil {
 			return ph, fmt.Errorf("%s sink: %w", s.name, err)
 		}
 	}
@@ -229,11 +185,11 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 		}
 		fmt.Fprintf(&dests, "%q", fmt.Sprintf("rtmp://127.0.0.1:%d/%s%d/[stream]", pod.sinkPort, pod.app, k))
 	}
-	if ngx.srv, err = proc.StartNginx(ctx, &load, o.nginx, o.module, filepath.Join(dir, "nginx"), ngx.port,
+	if ngx.srv, err = proc.StartNginx(ctx, &load, o.env.Nginx, o.env.Module, filepath.Join(dir, "nginx"), ngx.port,
 		"application live { live on; record off;"+push.String()+" }"); err != nil {
 		return ph, err
 	}
-	if pod.srv, err = proc.StartPodium(ctx, &load, podiumBin, filepath.Join(dir, "podium"), pod.port, ports[4],
+	if pod.srv, err = proc.StartPodium(ctx, &load, o.env.Podium, filepath.Join(dir, "podium"), pod.port, ports[4],
 		"vhosts: [{name: __defaultVhost__, forward: {destinations: ["+dests.String()+"]}}]\n"); err != nil {
 		return ph, err
 	}
@@ -246,14 +202,9 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 	pubStart := time.Now()
 	for i := range o.n {
 		for _, s := range sides {
-			p := &peer{
-				name: fmt.Sprintf("%s publisher s%d", s.name, i),
-				args: []string{"-hide_banner", "-v", "error", "-nostdin", "-re", "-stream_loop", "-1",
-					"-i", fix.path, "-c", "copy", "-f", "flv", s.masterURL(i)},
-				log: proc.NewTail(4096),
-			}
+			p := proc.NewPeer(fmt.Sprintf("%s publisher s%d", s.name, i), fix.PublishArgs(s.masterURL(i))...)
 			s.pubs = append(s.pubs, p)
-			wg.Go(func() { keep(loadCtx, &load, p) })
+			wg.Go(func() { p.Keep(loadCtx, &load) })
 		}
 	}
 	slog.Info("phase running", "destinations", d, "streams_each", o.n, "pushes_each", o.n*d, "warmup", o.warmup)
@@ -261,26 +212,12 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 		return ph, err
 	}
 
-	var perfRun *proc.Child
-	if perfOut != "" {
-		if _, err := exec.LookPath("perf"); err != nil {
-			slog.Warn("-perf: perf not installed, skipping the profile")
-		} else {
-			cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pod.srv.Child.Cmd.Process.Pid),
-				"-o", perfOut, "--", "sleep", strconv.FormatFloat(o.duration.Seconds(), 'f', 1, 64))
-			plog := proc.NewTail(4096)
-			cmd.Stdout, cmd.Stderr = plog, plog
-			if perfRun, err = sinks.Start("perf", cmd); err != nil {
-				return ph, err
-			}
-		}
-	}
-
-	// The CPU window: both masters (and sinks) in the same seconds.
-	busy0, total0, err := proc.MachineCPU()
+	perf, err := proc.StartPerf(&sinks, pod.srv.Child.Cmd.Process.Pid, perfOut, o.duration)
 	if err != nil {
 		return ph, err
 	}
+
+	// The CPU window: both masters (and sinks) in the same seconds.
 	sample := func(first bool) error {
 		for _, s := range sides {
 			for _, srv := range []*proc.Server{s.srv, s.sink} {
@@ -298,33 +235,18 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 			}
 			s.maxRSS, s.sinkMaxRSS = max(s.maxRSS, u.RSS), max(s.sinkMaxRSS, su.RSS)
 			if first {
-				s.u0, s.su0, s.restarts0 = u, su, restarts(s.pubs)
+				s.u0, s.su0, s.restarts0 = u, su, proc.Restarts(s.pubs)
 			} else {
 				s.u1, s.su1 = u, su
 			}
 		}
 		return nil
 	}
-	if err := sample(true); err != nil {
-		return ph, err
-	}
-	start := time.Now()
-	for time.Since(start) < o.duration {
-		select {
-		case <-ctx.Done():
-			return ph, fmt.Errorf("interrupted: %w", ctx.Err())
-		case <-time.After(min(time.Second, o.duration-time.Since(start))):
-		}
-		if err := sample(false); err != nil {
-			return ph, err
-		}
-	}
-	ph.WindowS = time.Since(start).Seconds()
-	busy1, total1, err := proc.MachineCPU()
+	win, err := harness.Measure(ctx, o.duration, func() error { return sample(true) }, func() error { return sample(false) }, nil)
 	if err != nil {
 		return ph, err
 	}
-	ph.MachineBusyPct = float64(busy1-busy0) / float64(max(total1-total0, 1)) * 100
+	ph.WindowS, ph.MachineBusyPct = win.Seconds, win.MachineBusyPct
 
 	// The latency window: probes on the first and last destination of the
 	// first streams, both masters at once.
@@ -333,9 +255,9 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 	for _, s := range sides {
 		for i := range min(o.probes, o.n) {
 			for _, k := range slices.Compact([]int{0, d - 1}) {
-				p := newHopProbe(fmt.Sprintf("s%d->%s%d", i, s.app, k), s.masterURL(i), s.sinkURL(k, i))
+				p := latency.NewProbe(fmt.Sprintf("s%d->%s%d", i, s.app, k), s.masterURL(i), s.sinkURL(k, i))
 				s.probes = append(s.probes, p)
-				pwg.Go(func() { p.run(probeCtx) })
+				pwg.Go(func() { p.Run(probeCtx) })
 			}
 		}
 	}
@@ -343,13 +265,13 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 	if err == nil {
 		for _, s := range sides {
 			for _, p := range s.probes {
-				p.setActive(true)
+				p.SetActive(true)
 			}
 		}
 		err = proc.Sleep(ctx, o.latency)
 		for _, s := range sides {
 			for _, p := range s.probes {
-				p.setActive(false)
+				p.SetActive(false)
 			}
 		}
 	}
@@ -373,7 +295,7 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 	if err := proc.Sleep(ctx, time.Second); err != nil {
 		return ph, err
 	}
-	expected := fix.rate() * stopAt.Sub(pubStart).Seconds()
+	expected := fix.Rate() * stopAt.Sub(pubStart).Seconds()
 	for _, s := range sides {
 		r := s.result(o, ph.WindowS, d)
 		got, err := sinkSessions(filepath.Join(s.sinkDir, "logs", "rtmp_access.log"))
@@ -395,9 +317,8 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 		}
 		r.Pushes = o.n * d
 		for _, p := range s.probes {
-			if ds, _ := p.result(); len(ds) == 0 {
-				msg, _ := p.lastErr.Load().(string)
-				ph.failures = append(ph.failures, fmt.Sprintf("%d dests: probe %s matched no frame (%s)", d, p.name, msg))
+			if ds, _, _ := p.Result(); len(ds) == 0 {
+				ph.failures = append(ph.failures, fmt.Sprintf("%d dests: probe %s matched no frame (%s)", d, p.Name, p.LastErr()))
 			}
 		}
 		ph.Sides = append(ph.Sides, r)
@@ -405,13 +326,8 @@ func runPhase(ctx context.Context, o options, fix fixtureFile, podiumBin, dir st
 	if n, p := ph.Sides[0].CPUPerStreamDest, ph.Sides[1].CPUPerStreamDest; n > 0 {
 		ph.Ratio = p / n
 	}
-	if perfRun != nil {
-		select {
-		case <-perfRun.Done:
-		case <-time.After(15 * time.Second):
-		}
-		ph.perf = perfOut
-	}
+	perf.Wait()
+	ph.perf = perf
 	return ph, nil
 }
 
@@ -423,10 +339,10 @@ func (s *side) result(o options, window float64, d int) sideResult {
 	var seen int64
 	var probes []probeStats
 	for _, p := range s.probes {
-		pd, n := p.result()
+		pd, _, n := p.Result()
 		ds = append(ds, pd...)
 		seen += n
-		probes = append(probes, probeStats{Name: p.name, latencyStats: summarize(pd, n)})
+		probes = append(probes, probeStats{Name: p.Name, latencyStats: summarize(pd, n)})
 	}
 	return sideResult{
 		Server: s.name, CPUPct: cpu, CPUPerStreamDest: cpu / float64(o.n*d),
@@ -434,39 +350,6 @@ func (s *side) result(o options, window float64, d int) sideResult {
 		SinkCPUPct: float64(s.su1.Ticks-s.su0.Ticks) / clk / window * 100, SinkRSSMB: float64(s.sinkMaxRSS) / (1 << 20),
 		Latency:           summarize(ds, seen),
 		Probes:            probes,
-		PublisherRestarts: restarts(s.pubs) - s.restarts0,
+		PublisherRestarts: proc.Restarts(s.pubs) - s.restarts0,
 	}
-}
-
-// keep runs p until ctx ends, restarting it (after a pause) when it exits.
-func keep(ctx context.Context, ps *proc.Group, p *peer) {
-	for {
-		cmd := exec.Command("ffmpeg", p.args...)
-		cmd.Stderr = p.log
-		c, err := ps.Start(p.name, cmd)
-		if err != nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.Done:
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		p.restarts.Add(1)
-		slog.Debug("publisher exited, restarting", "peer", p.name, "err", c.Err, "log", p.log.String())
-		if proc.Sleep(ctx, 500*time.Millisecond) != nil {
-			return
-		}
-	}
-}
-
-func restarts(ps []*peer) int64 {
-	var n int64
-	for _, p := range ps {
-		n += p.restarts.Load()
-	}
-	return n
 }

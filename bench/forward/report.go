@@ -10,7 +10,22 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/podiumlive/podium/bench/internal/latency"
+	"github.com/podiumlive/podium/bench/internal/proc"
 )
+
+// latencyStats are matched hops, also the JSON shape.
+type latencyStats struct {
+	Frames    int   `json:"frames_matched"`
+	SinkVideo int64 `json:"sink_video_frames"`
+	latency.Quantiles
+}
+
+func summarize(ds []time.Duration, sinkVideo int64) latencyStats {
+	return latencyStats{Frames: len(ds), SinkVideo: sinkVideo, Quantiles: latency.Summarize(ds)}
+}
 
 // sideResult is one master's row of a phase, also the JSON shape.
 type sideResult struct {
@@ -44,7 +59,7 @@ type phaseResult struct {
 	Sides          []sideResult `json:"servers"`
 	Ratio          float64      `json:"ratio_podium_nginx_cpu_per_stream_dest"`
 	failures       []string
-	perf           string // a perf recording of podium in this phase's window
+	perf           *proc.Perf // a perf recording of podium in this phase's window, or nil
 }
 
 type result struct {

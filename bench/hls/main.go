@@ -12,59 +12,47 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	lalbase "github.com/q191201771/lal/pkg/base"
 	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
-	"github.com/q191201771/naza/pkg/nazalog"
 
+	"github.com/podiumlive/podium/bench/internal/fixture"
+	"github.com/podiumlive/podium/bench/internal/harness"
+	"github.com/podiumlive/podium/bench/internal/latency"
 	"github.com/podiumlive/podium/bench/internal/proc"
 )
 
+// hlsFixture is 20 s of 1280x720 25 fps H.264 (2 Mbit/s, a keyframe every
+// second) + AAC 128 kbit/s stereo.
+var hlsFixture = fixture.Spec{Name: "hls-720p-h264-aac.flv", Size: "1280x720", FPS: 25, SampleRate: 44100,
+	Video: []string{"-b:v", "2000k", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0"},
+	Audio: []string{"-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2"}}
+
 type options struct {
-	podium, nginx, module string
-	n                     int
-	duration, warmup      time.Duration
-	fragment              time.Duration
-	fixtures              string
-	keep                  bool
+	env              harness.Env
+	n                int
+	duration, warmup time.Duration
+	fragment         time.Duration
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.podium, "podium", "bin/podium", "podium binary (build it non-race: go build -o bin/podium ./cmd/podium)")
-	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary")
-	flag.StringVar(&o.module, "nginx-rtmp-module", "/usr/lib/nginx/modules/ngx_rtmp_module.so", "nginx-rtmp dynamic module")
+	o.env.Flags()
 	flag.IntVar(&o.n, "n", 16, "streams per server")
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "measurement window")
 	flag.DurationVar(&o.warmup, "warmup", 6*time.Second, "load time before the window")
 	flag.DurationVar(&o.fragment, "fragment", 2*time.Second, "HLS fragment (both servers)")
-	flag.StringVar(&o.fixtures, "fixtures", filepath.Join(os.TempDir(), "podium-bench-fixtures"), "fixture cache dir")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs, segments)")
-	flag.Parse()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if l, err := nazalog.New(func(op *nazalog.Option) { op.Level = nazalog.LevelPanic; op.IsToStdout = false }); err == nil {
-		lalrtmp.Log = l
-		nazalog.SetGlobalLogger(l)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		slog.Error("hls bench failed", "err", err)
-		os.Exit(1)
-	}
+	harness.ParseFlags()
+	latency.SilenceLal()
+	harness.Main("hls", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 // server is one system under test.
@@ -74,25 +62,21 @@ type server struct {
 	rtmpPort int
 	hlsDir   string // where its playlists appear
 	playlist func(i int) string
-	pushURL  func(i int) string
 	watch    *listings
 	u0, u1   proc.Usage
 }
 
+func (s *server) pushURL(i int) string {
+	return fmt.Sprintf("rtmp://127.0.0.1:%d/live/s%d", s.rtmpPort, i)
+}
+
 func run(ctx context.Context, o options) error {
-	for _, tool := range []string{"ffmpeg", o.nginx, o.podium} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("need %s: %w", tool, err)
-		}
-	}
-	if _, err := os.Stat(o.module); err != nil {
-		return fmt.Errorf("nginx-rtmp module: %w", err)
-	}
-	bin, err := filepath.Abs(o.podium)
+	r, err := o.env.Begin("podium-bench-hls-", "ffmpeg")
 	if err != nil {
 		return err
 	}
-	fix, err := fixture(ctx, o.fixtures)
+	defer r.End()
+	fix, err := fixture.Ensure(ctx, o.env.Fixtures, hlsFixture)
 	if err != nil {
 		return err
 	}
@@ -100,52 +84,28 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "podium-bench-hls-")
-	if err != nil {
-		return err
-	}
-	if o.keep {
-		slog.Info("keeping", "dir", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	var g proc.Group
-	defer g.StopAll(5 * time.Second)
-	ports, err := proc.FreePorts(3)
-	if err != nil {
-		return err
-	}
 	window := 6
 	frag := fmt.Sprintf("%gs", o.fragment.Seconds())
-
-	podDir := filepath.Join(dir, "podium")
-	pod := &server{name: "podium", rtmpPort: ports[0], hlsDir: filepath.Join(podDir, "hls", "live")}
-	body := fmt.Sprintf("vhosts:\n  - name: __defaultVhost__\n    hls: {enabled: true, fragment: %s, window: %d, path: %s, variant: mpegts, dispose: 0s}\n",
-		frag, window, filepath.Join(podDir, "hls"))
-	ps, err := proc.StartPodium(ctx, &g, bin, podDir, ports[0], ports[1], body)
+	podHLS := filepath.Join(r.Dir, "podium", "hls")
+	ngxDir := filepath.Join(r.Dir, "nginx")
+	ngxHLS := filepath.Join(ngxDir, "hls")
+	srv, err := r.StartServers(ctx,
+		fmt.Sprintf("vhosts:\n  - name: __defaultVhost__\n    hls: {enabled: true, fragment: %s, window: %d, path: %s, variant: mpegts, dispose: 0s}\n",
+			frag, window, podHLS),
+		fmt.Sprintf("application live { live on; hls on; hls_path %s; hls_fragment %s; hls_playlist_length %ds; hls_cleanup on; }",
+			ngxHLS, frag, window*int(o.fragment.Seconds())))
 	if err != nil {
 		return err
 	}
-	pod.child = ps.Child
-	pod.playlist = func(i int) string { return fmt.Sprintf("s%d.m3u8", i) }
-	pod.pushURL = func(i int) string { return fmt.Sprintf("rtmp://127.0.0.1:%d/live/s%d", ports[0], i) }
-
-	ngxDir := filepath.Join(dir, "nginx")
-	ngx := &server{name: "nginx-rtmp", rtmpPort: ports[2], hlsDir: filepath.Join(ngxDir, "hls")}
-	apps := fmt.Sprintf("application live { live on; hls on; hls_path %s; hls_fragment %s; hls_playlist_length %ds; hls_cleanup on; }",
-		ngx.hlsDir, frag, window*int(o.fragment.Seconds()))
-	ns, err := proc.StartNginx(ctx, &g, o.nginx, o.module, ngxDir, ports[2], apps)
-	if err != nil {
-		return err
-	}
-	ngx.child = ns.Child
-	ngx.playlist = pod.playlist
-	ngx.pushURL = func(i int) string { return fmt.Sprintf("rtmp://127.0.0.1:%d/live/s%d", ports[2], i) }
+	playlist := func(i int) string { return fmt.Sprintf("s%d.m3u8", i) }
+	pod := &server{name: "podium", child: srv.Podium.Child, rtmpPort: srv.PodiumPort, hlsDir: filepath.Join(podHLS, "live"),
+		playlist: playlist}
+	ngx := &server{name: "nginx-rtmp", child: srv.Nginx.Child, rtmpPort: srv.NginxPort, hlsDir: ngxHLS, playlist: playlist}
 	servers := []*server{pod, ngx}
 
 	// nginx's worker runs as an unprivileged user when the bench runs as
 	// root: let it reach and write its HLS directory.
-	for _, d := range []string{dir, ngxDir} {
+	for _, d := range []string{r.Dir, ngxDir} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			return err
 		}
@@ -186,31 +146,39 @@ func run(ctx context.Context, o options) error {
 	if err := proc.Sleep(ctx, o.warmup); err != nil {
 		return err
 	}
-	for _, s := range servers {
-		if s.u0, err = proc.GroupUsage(s.child.Cmd.Process.Pid); err != nil {
+	first := func() (err error) {
+		for _, s := range servers {
+			if s.u0, err = proc.GroupUsage(s.child.Cmd.Process.Pid); err != nil {
+				return err
+			}
+			s.watch.reset()
+		}
+		return nil
+	}
+	publishing := func() error {
+		select {
+		case err := <-pubErr:
 			return err
+		default:
+			return nil
 		}
-		s.watch.reset()
 	}
-	busy0, total0, _ := proc.MachineCPU()
-	t0 := time.Now()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-pubErr:
+	last := func() (err error) {
+		for _, s := range servers {
+			if s.u1, err = proc.GroupUsage(s.child.Cmd.Process.Pid); err != nil {
+				return fmt.Errorf("%s died: %w", s.name, err)
+			}
+		}
+		return nil
+	}
+	win, err := harness.Measure(ctx, o.duration, first, publishing, last)
+	if err != nil {
 		return err
-	case <-time.After(o.duration):
 	}
-	el := time.Since(t0).Seconds()
-	busy1, total1, _ := proc.MachineCPU()
-	for _, s := range servers {
-		if s.u1, err = proc.GroupUsage(s.child.Cmd.Process.Pid); err != nil {
-			return fmt.Errorf("%s died: %w", s.name, err)
-		}
-	}
+	el := win.Seconds
 	tick := float64(proc.ClockTicks())
 	fmt.Printf("\nHLS: %d streams per server, fixture %s, fragment %s, window %s (machine %.0f%% busy)\n\n",
-		o.n, filepath.Base(fix), o.fragment, time.Duration(o.duration), 100*float64(busy1-busy0)/float64(max(1, total1-total0)))
+		o.n, filepath.Base(fix), o.fragment, time.Duration(o.duration), win.MachineBusyPct)
 	fmt.Printf("%-11s %8s %10s %9s %8s %12s %12s %12s %8s\n", "server", "CPU %", "CPU %/str", "RSS MB", "segs", "list p50 ms", "list p95 ms", "list max ms", "late")
 	type row struct {
 		Server     string  `json:"server"`
@@ -266,26 +234,6 @@ func pct(v []float64, p float64) float64 {
 	sort.Float64s(s)
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i]
-}
-
-// fixture is 20 s of 1280x720 25 fps H.264 (2 Mbit/s, a keyframe every
-// second) + AAC 128 kbit/s, made once.
-func fixture(ctx context.Context, dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "hls-720p-h264-aac.flv")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-y",
-		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-		"-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2000k", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
-		"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2", "-f", "flv", path+".tmp")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("make fixture: %w: %s", err, out)
-	}
-	return path, os.Rename(path+".tmp", path)
 }
 
 // tag is one FLV tag: an RTMP message.

@@ -7,8 +7,6 @@
 package main
 
 import (
-	"github.com/podiumlive/podium/bench/internal/proc"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,70 +15,54 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/podiumlive/podium/bench/internal/fixture"
+	"github.com/podiumlive/podium/bench/internal/harness"
+	"github.com/podiumlive/podium/bench/internal/proc"
 )
 
+// relayFixture is 20 s of 720p30 H.264 2.5 Mbit/s + AAC 128 kbit/s.
+var relayFixture = fixture.Spec{Name: "relay-720p30-2500k-aac.flv", Size: "1280x720", FPS: 30, SampleRate: 44100,
+	Video: []string{"-b:v", "2500k", "-g", "60"}, Audio: []string{"-c:a", "aac", "-b:a", "128k"}}
+
 type options struct {
-	podium    string
-	nginx     string
-	module    string
-	n, m      int
-	duration  time.Duration
-	warmup    time.Duration
-	fixtures  string
-	perfOut   string
-	minShare  float64
-	keepFiles bool
+	env      harness.Env
+	n, m     int
+	duration time.Duration
+	warmup   time.Duration
+	perfOut  string
+	minShare float64
 }
 
 func main() {
 	var o options
-	flag.StringVar(&o.podium, "podium", "bin/podium", "podium binary to measure (build it with: go build -o bin/podium ./cmd/podium)")
-	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary")
-	flag.StringVar(&o.module, "nginx-rtmp-module", "/usr/lib/nginx/modules/ngx_rtmp_module.so", "nginx-rtmp dynamic module")
+	o.env.Flags()
 	flag.IntVar(&o.n, "n", 8, "publishers (relayed streams) per server")
 	flag.IntVar(&o.m, "m", 2, "players per stream")
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "measurement window")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "load time before the window starts")
-	flag.StringVar(&o.fixtures, "fixtures", filepath.Join(os.TempDir(), "podium-bench-fixtures"), "where the fixture FLV is cached")
 	flag.StringVar(&o.perfOut, "perf", "", "if set and perf(1) exists: record podium with perf during the window into this file and print its top symbols (perf adds a little CPU to podium: don't quote that run's ratio)")
 	flag.Float64Var(&o.minShare, "min-share", 0.5, "fail if a player received less than this share of the expected bytes")
-	flag.BoolVar(&o.keepFiles, "keep", false, "keep the temp dir with the configs and logs")
-	flag.Parse()
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		slog.Error("relay bench failed", "err", err)
-		os.Exit(1)
-	}
+	harness.ParseFlags()
+	harness.Main("relay", func(ctx context.Context) error { return run(ctx, o) })
 }
 
-// peer is one ffmpeg publisher or player, restarted if it exits early.
-type peer struct {
-	name     string
-	args     []string
-	bytes    atomic.Int64 // stdout bytes (players write the stream as FLV)
-	restarts atomic.Int64
-	log      *proc.Tail
+// player is an ffmpeg player whose stdout (the stream as FLV) is counted.
+type player struct {
+	*proc.Peer
+	got counter
 }
 
-type counter struct{ n *atomic.Int64 }
+type counter struct{ atomic.Int64 }
 
-func (c counter) Write(p []byte) (int, error) {
-	c.n.Add(int64(len(p)))
+func (c *counter) Write(p []byte) (int, error) {
+	c.Add(int64(len(p)))
 	return len(p), nil
 }
 
@@ -90,8 +72,8 @@ type server struct {
 	port    int
 	proc    *proc.Child
 	logs    *proc.Tail
-	pubs    []*peer
-	players []*peer
+	pubs    []*proc.Peer
+	players []*player
 
 	u0, u1       proc.Usage
 	maxRSS       int64
@@ -106,51 +88,21 @@ func run(ctx context.Context, o options) error {
 	if o.n < 1 || o.m < 1 || o.duration <= 0 || o.warmup < 0 {
 		return errors.New("need -n >= 1, -m >= 1, -d > 0, -warmup >= 0")
 	}
-	for _, tool := range []string{"ffmpeg", "ffprobe", o.nginx, o.podium} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("need %s: %w", tool, err)
-		}
-	}
-	if _, err := os.Stat(o.module); err != nil {
-		return fmt.Errorf("nginx-rtmp module (packaging/deps-debian.sh installs it): %w", err)
-	}
-	podiumBin, err := filepath.Abs(o.podium)
-	if err != nil {
-		return fmt.Errorf("podium path: %w", err)
-	}
-
-	fix, err := fixture(ctx, o.fixtures)
+	r, err := o.env.Begin("podium-bench-relay-", "ffmpeg", "ffprobe")
 	if err != nil {
 		return err
 	}
-	slog.Info("fixture", "path", fix.path, "bytes", fix.size, "seconds", fix.seconds,
-		"mbit_s", fmt.Sprintf("%.2f", float64(fix.size)*8/fix.seconds/1e6))
-
-	dir, err := os.MkdirTemp("", "podium-bench-relay-")
-	if err != nil {
-		return fmt.Errorf("temp dir: %w", err)
-	}
-	if o.keepFiles {
-		slog.Info("keeping temp dir", "dir", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-
-	var ps proc.Group
-	defer ps.StopAll(5 * time.Second)
-
-	ports, err := proc.FreePorts(3)
+	defer r.End()
+	fix, err := fixture.Make(ctx, o.env.Fixtures, relayFixture)
 	if err != nil {
 		return err
 	}
-	ngx, err := startNginx(ctx, &ps, o, filepath.Join(dir, "nginx"), ports[0])
+	srv, err := r.StartServers(ctx, "vhosts: [{name: __defaultVhost__}]\n", "application live { live on; record off; }")
 	if err != nil {
 		return err
 	}
-	pod, err := startPodium(ctx, &ps, podiumBin, filepath.Join(dir, "podium"), ports[1], ports[2])
-	if err != nil {
-		return err
-	}
+	ngx := &server{name: "nginx-rtmp", port: srv.NginxPort, proc: srv.Nginx.Child, logs: srv.Nginx.Logs}
+	pod := &server{name: "podium", port: srv.PodiumPort, proc: srv.Podium.Child, logs: srv.Podium.Logs}
 	servers := []*server{ngx, pod}
 
 	// Publishers, both servers interleaved, then (after they are up) the players.
@@ -160,14 +112,9 @@ func run(ctx context.Context, o options) error {
 	defer stopLoad()
 	for i := range o.n {
 		for _, s := range servers {
-			p := &peer{
-				name: fmt.Sprintf("%s publisher s%d", s.name, i),
-				args: []string{"-hide_banner", "-v", "error", "-nostdin", "-re", "-stream_loop", "-1",
-					"-i", fix.path, "-c", "copy", "-f", "flv", s.url(i)},
-				log: proc.NewTail(4096),
-			}
+			p := proc.NewPeer(fmt.Sprintf("%s publisher s%d", s.name, i), fix.PublishArgs(s.url(i))...)
 			s.pubs = append(s.pubs, p)
-			wg.Go(func() { keep(loadCtx, &ps, p, false) })
+			wg.Go(func() { p.Keep(loadCtx, &r.Group) })
 		}
 	}
 	if err := proc.Sleep(ctx, 1500*time.Millisecond); err != nil {
@@ -176,14 +123,11 @@ func run(ctx context.Context, o options) error {
 	for i := range o.n {
 		for j := range o.m {
 			for _, s := range servers {
-				p := &peer{
-					name: fmt.Sprintf("%s player s%d#%d", s.name, i, j),
-					args: []string{"-hide_banner", "-v", "error", "-nostdin",
-						"-i", s.url(i), "-c", "copy", "-f", "flv", "pipe:1"},
-					log: proc.NewTail(4096),
-				}
+				p := &player{Peer: proc.NewPeer(fmt.Sprintf("%s player s%d#%d", s.name, i, j),
+					"-hide_banner", "-v", "error", "-nostdin", "-i", s.url(i), "-c", "copy", "-f", "flv", "pipe:1")}
+				p.Stdout = func() io.Writer { return &p.got }
 				s.players = append(s.players, p)
-				wg.Go(func() { keep(loadCtx, &ps, p, true) })
+				wg.Go(func() { p.Keep(loadCtx, &r.Group) })
 			}
 		}
 	}
@@ -193,44 +137,24 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// Perf (optional) over the same window.
-	var perfRun *proc.Child
-	if o.perfOut != "" {
-		if _, err := exec.LookPath("perf"); err != nil {
-			slog.Warn("-perf: perf not installed, skipping the profile")
-		} else {
-			cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pod.proc.Cmd.Process.Pid),
-				"-o", o.perfOut, "--", "sleep", strconv.FormatFloat(o.duration.Seconds(), 'f', 1, 64))
-			plog := proc.NewTail(4096)
-			cmd.Stdout, cmd.Stderr = plog, plog
-			if perfRun, err = ps.Start("perf", cmd); err != nil {
-				return err
-			}
-		}
-	}
-
-	// The window: snapshot, sample RSS and liveness every second, snapshot.
-	busy0, total0, err := proc.MachineCPU()
+	perf, err := proc.StartPerf(&r.Group, pod.proc.Cmd.Process.Pid, o.perfOut, o.duration)
 	if err != nil {
 		return err
 	}
-	for _, s := range servers {
-		if s.u0, err = proc.GroupUsage(s.proc.Cmd.Process.Pid); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+
+	// The window: snapshot, sample RSS and liveness every second, snapshot.
+	first := func() (err error) {
+		for _, s := range servers {
+			if s.u0, err = proc.GroupUsage(s.proc.Cmd.Process.Pid); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			s.maxRSS = s.u0.RSS
+			s.bytes0 = snapshot(s.players)
+			s.pubRestarts0 = proc.Restarts(s.pubs)
 		}
-		s.maxRSS = s.u0.RSS
-		s.bytes0 = snapshot(s.players)
-		s.pubRestarts0 = restarts(s.pubs)
+		return nil
 	}
-	start := time.Now()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for time.Since(start) < o.duration {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("interrupted: %w", ctx.Err())
-		case <-tick.C:
-		case <-time.After(o.duration - time.Since(start)):
-		}
+	sample := func() error {
 		for _, s := range servers {
 			if !s.proc.Alive() {
 				return fmt.Errorf("%s exited during the window (%v):\n%s", s.name, s.proc.Err, s.logs)
@@ -241,143 +165,34 @@ func run(ctx context.Context, o options) error {
 			}
 			s.maxRSS = max(s.maxRSS, u.RSS)
 		}
+		return nil
 	}
-	for _, s := range servers {
-		if s.u1, err = proc.GroupUsage(s.proc.Cmd.Process.Pid); err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+	last := func() (err error) {
+		for _, s := range servers {
+			if s.u1, err = proc.GroupUsage(s.proc.Cmd.Process.Pid); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			s.bytes1 = snapshot(s.players)
 		}
-		s.bytes1 = snapshot(s.players)
+		return nil
 	}
-	window := time.Since(start).Seconds()
-	busy1, total1, err := proc.MachineCPU()
+	win, err := harness.Measure(ctx, o.duration, first, sample, last)
 	if err != nil {
 		return err
 	}
 	stopLoad()
 
-	machineBusy := float64(busy1-busy0) / float64(max(total1-total0, 1)) * 100
-	res := report(os.Stdout, o, servers, fix, window, proc.ClockTicks(), machineBusy)
-
-	if perfRun != nil {
-		select {
-		case <-perfRun.Done:
-		case <-time.After(15 * time.Second):
-		}
-		proc.PrintPerf(o.perfOut)
-	}
-
-	if len(res.failures) > 0 {
-		return fmt.Errorf("relay check failed:\n  %s", strings.Join(res.failures, "\n  "))
-	}
-	return nil
+	res := report(os.Stdout, o, servers, fix, win.Seconds, proc.ClockTicks(), win.MachineBusyPct)
+	perf.Print()
+	return harness.Failed("relay", res.failures)
 }
 
-// keep runs p until ctx ends, restarting it (after a pause) when it exits.
-func keep(ctx context.Context, ps *proc.Group, p *peer, player bool) {
-	for {
-		cmd := exec.Command("ffmpeg", p.args...)
-		if player {
-			cmd.Stdout = counter{&p.bytes}
-		}
-		cmd.Stderr = p.log
-		c, err := ps.Start(p.name, cmd)
-		if err != nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.Done:
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		p.restarts.Add(1)
-		slog.Debug("peer exited, restarting", "peer", p.name, "err", c.Err, "log", p.log.String())
-		if proc.Sleep(ctx, 500*time.Millisecond) != nil {
-			return
-		}
-	}
-}
-
-func snapshot(ps []*peer) []int64 {
+func snapshot(ps []*player) []int64 {
 	out := make([]int64, len(ps))
 	for i, p := range ps {
-		out[i] = p.bytes.Load()
+		out[i] = p.got.Load()
 	}
 	return out
-}
-
-func restarts(ps []*peer) int64 {
-	var n int64
-	for _, p := range ps {
-		n += p.restarts.Load()
-	}
-	return n
-}
-
-// startNginx runs nginx-rtmp with one live application.
-func startNginx(ctx context.Context, ps *proc.Group, o options, dir string, port int) (*server, error) {
-	srv, err := proc.StartNginx(ctx, ps, o.nginx, o.module, dir, port, "application live { live on; record off; }")
-	if err != nil {
-		return nil, err
-	}
-	return &server{name: "nginx-rtmp", port: port, proc: srv.Child, logs: srv.Logs}, nil
-}
-
-// startPodium runs podium as a pure relay (no transcode, forward or HLS).
-func startPodium(ctx context.Context, ps *proc.Group, bin, dir string, rtmpPort, httpPort int) (*server, error) {
-	srv, err := proc.StartPodium(ctx, ps, bin, dir, rtmpPort, httpPort, "vhosts: [{name: __defaultVhost__}]\n")
-	if err != nil {
-		return nil, err
-	}
-	return &server{name: "podium", port: rtmpPort, proc: srv.Child, logs: srv.Logs}, nil
-}
-
-type fixtureFile struct {
-	path    string
-	size    int64
-	seconds float64
-}
-
-// fixture makes (once, cached in dir) a 20 s 720p30 H.264 2.5 Mbit/s +
-// AAC 128 kbit/s FLV, so publishers send it with -c copy.
-func fixture(ctx context.Context, dir string) (fixtureFile, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fixtureFile{}, fmt.Errorf("fixture dir: %w", err)
-	}
-	path := filepath.Join(dir, "relay-720p30-2500k-aac.flv")
-	if _, err := os.Stat(path); err != nil {
-		slog.Info("making the fixture (once)", "path", path)
-		tmp := path + ".tmp"
-		cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-v", "error", "-nostdin", "-y",
-			"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-			"-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "2500k", "-g", "60",
-			"-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv", tmp)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			_ = os.Remove(tmp)
-			return fixtureFile{}, fmt.Errorf("make fixture: %w: %s", err, out)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			return fixtureFile{}, fmt.Errorf("make fixture: %w", err)
-		}
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return fixtureFile{}, fmt.Errorf("fixture: %w", err)
-	}
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "format=duration",
-		"-of", "default=nw=1:nk=1", path).Output()
-	if err != nil {
-		return fixtureFile{}, fmt.Errorf("ffprobe fixture: %w", err)
-	}
-	secs, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil || secs <= 0 {
-		return fixtureFile{}, fmt.Errorf("fixture duration %q: %v", out, err)
-	}
-	return fixtureFile{path: path, size: st.Size(), seconds: secs}, nil
 }
 
 // serverResult is one server's row, also the JSON shape.
@@ -411,10 +226,10 @@ type result struct {
 	expectedPerPlay float64
 }
 
-func report(w io.Writer, o options, servers []*server, fix fixtureFile, window float64, clk int64, busy float64) result {
+func report(w io.Writer, o options, servers []*server, fix fixture.File, window float64, clk int64, busy float64) result {
 	res := result{Bench: "relay", N: o.n, M: o.m, WindowS: window, MachineBusyPct: busy, Target: 1.5,
-		FixtureMbit: float64(fix.size) * 8 / fix.seconds / 1e6}
-	res.expectedPerPlay = float64(fix.size) / fix.seconds * window
+		FixtureMbit: fix.Mbit()}
+	res.expectedPerPlay = fix.Rate() * window
 	fmt.Fprintf(w, "\nrelay: %d streams x %d players per server, %.1f s window, fixture %.2f Mbit/s, machine %.0f%% busy (all cores)\n\n",
 		o.n, o.m, window, res.FixtureMbit, busy)
 	for _, s := range servers {
@@ -427,14 +242,14 @@ func report(w io.Writer, o options, servers []*server, fix fixtureFile, window f
 			got[i] = float64(d)
 			if float64(d) < o.minShare*res.expectedPerPlay {
 				res.failures = append(res.failures, fmt.Sprintf("%s: %s got %d bytes, expected about %.0f (last stderr: %s)",
-					s.name, s.players[i].name, d, res.expectedPerPlay, strings.TrimSpace(s.players[i].log.String())))
+					s.name, s.players[i].Name, d, res.expectedPerPlay, strings.TrimSpace(s.players[i].Log.String())))
 			}
 		}
 		r := serverResult{
 			Server: s.name, CPUPct: cpu, CPUPctPerStream: cpu / float64(o.n), CPUPctPerOutput: cpu / float64(o.n*o.m),
 			RSSMB: float64(s.maxRSS) / (1 << 20), Procs: s.u1.Procs, MbitOut: float64(sum) * 8 / window / 1e6,
 			PlayerMBMin: slices.Min(got) / 1e6, PlayerMBMax: slices.Max(got) / 1e6,
-			PlayerRestarts: restarts(s.players), PublisherRestart: restarts(s.pubs) - s.pubRestarts0,
+			PlayerRestarts: proc.Restarts(s.players), PublisherRestart: proc.Restarts(s.pubs) - s.pubRestarts0,
 		}
 		res.Servers = append(res.Servers, r)
 		fmt.Fprintf(w, "%s bytes per player in the window (expected ~%.1f MB each):", s.name, res.expectedPerPlay/1e6)

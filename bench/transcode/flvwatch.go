@@ -2,11 +2,12 @@ package main
 
 import "sync/atomic"
 
-// FLV tag types and the SoundFormat of AAC (FLV spec, E.4.2.1).
+// FLV tag types and the SoundFormats of AAC and Speex (FLV spec, E.4.2.1).
 const (
-	flvTagAudio    = 8
-	flvTagVideo    = 9
-	soundFormatAAC = 10
+	flvTagAudio      = 8
+	flvTagVideo      = 9
+	soundFormatAAC   = 10
+	soundFormatSpeex = 11
 )
 
 // flvWatch is the stdout of an ffmpeg player (`-c copy -f flv pipe:1`): it

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/podiumlive/podium/bench/internal/fixture"
+	"github.com/podiumlive/podium/bench/internal/latency"
+	"github.com/podiumlive/podium/bench/internal/proc"
 )
 
 // Targets from the issue.
@@ -16,6 +20,17 @@ const (
 	targetRSSRatio  = 20.0 // peer RSS per stream / Podium's, at least
 	targetLatencyMS = 30.0 // Podium's added latency, median, at most
 )
+
+// latencyStats are one system's matched hops, also the JSON shape.
+type latencyStats struct {
+	Frames   int   `json:"frames_matched"`
+	OutVideo int64 `json:"out_video_frames"`
+	latency.Quantiles
+}
+
+func summarize(ds []time.Duration, outVideo int64) latencyStats {
+	return latencyStats{Frames: len(ds), OutVideo: outVideo, Quantiles: latency.Summarize(ds)}
+}
 
 // systemResult is one system's row, also the JSON shape.
 type systemResult struct {
@@ -59,10 +74,10 @@ type result struct {
 	failures       []string
 }
 
-func report(w io.Writer, o options, pod, ngx *system, fix fixtureFile, window float64, clk int64, busy float64) result {
+func report(w io.Writer, o options, pod, ngx *system, fix fixture.File, window float64, clk int64, busy float64) result {
 	res := result{Bench: "transcode", K: o.k, WindowS: window, MachineBusyPct: busy,
-		FixtureMbit: float64(fix.size) * 8 / fix.seconds / 1e6}
-	expected := float64(fix.size) / fix.seconds * window
+		FixtureMbit: fix.Mbit()}
+	expected := fix.Rate() * window
 	fmt.Fprintf(w, "\ntranscode: %d H.264+Speex streams per system, %.1f s window, fixture %.2f Mbit/s, machine %.0f%% busy (all cores)\n\n",
 		o.k, window, res.FixtureMbit, busy)
 	k := float64(o.k)
@@ -75,8 +90,8 @@ func report(w io.Writer, o options, pod, ngx *system, fix fixtureFile, window fl
 			ServerCPUPct:     cpuOf(s.s1.serverTicks - s.s0.serverTicks),
 			TranscoderCPUPct: cpuOf(s.s1.transTicks - s.s0.transTicks),
 			RSSMBPeak:        mb(s.peakRSS), IdleRSSMB: mb(s.idleRSS), ServerAnonRSSMB: mb(s.peakAnon),
-			Procs: 1 + len(s.transcoders), PlayerRestarts: restarts(s.players),
-			TranscoderRestarts: restarts(s.transcoders) - s.restarts0,
+			Procs: 1 + len(s.transcoders), PlayerRestarts: proc.Restarts(s.players),
+			TranscoderRestarts: proc.Restarts(s.transcoders) - s.restarts0,
 		}
 		if s.nRSS > 0 {
 			r.RSSMBMean = mb(s.sumRSS / s.nRSS)
@@ -89,7 +104,7 @@ func report(w io.Writer, o options, pod, ngx *system, fix fixtureFile, window fl
 		for i, t := range s.transcoders {
 			if s.s0.transPIDs[i] == 0 || s.s0.transPIDs[i] != s.s1.transPIDs[i] {
 				fail("%s was not running the whole window (its CPU is not fully counted): %s",
-					t.name, strings.TrimSpace(t.log.String()))
+					t.Name, strings.TrimSpace(t.Log.String()))
 			}
 		}
 
@@ -102,15 +117,15 @@ func report(w io.Writer, o options, pod, ngx *system, fix fixtureFile, window fl
 			sum += d.bytes
 			mins = append(mins, float64(d.bytes)/1e6)
 			fmt.Fprintf(w, " %.1f/%d/%d", float64(d.bytes)/1e6, d.video, d.aac)
-			last := strings.TrimSpace(p.log.String())
+			last := strings.TrimSpace(p.Log.String())
 			switch {
 			case float64(d.bytes) < o.minShare*expected:
-				fail("%s got %d bytes, expected about %.0f (stderr: %s)", p.name, d.bytes, expected, last)
+				fail("%s got %d bytes, expected about %.0f (stderr: %s)", p.Name, d.bytes, expected, last)
 			case d.video == 0 || d.aac == 0:
-				fail("%s got %d video and %d AAC audio tags (stderr: %s)", p.name, d.video, d.aac, last)
+				fail("%s got %d video and %d AAC audio tags (stderr: %s)", p.Name, d.video, d.aac, last)
 			}
 			if d.otherAudio > 0 {
-				fail("%s got %d audio tags that are not AAC (SoundFormat %d)", p.name, d.otherAudio, p.watch.lastOther.Load())
+				fail("%s got %d audio tags that are not AAC (SoundFormat %d)", p.Name, d.otherAudio, p.watch.lastOther.Load())
 			}
 		}
 		fmt.Fprintln(w)
@@ -121,21 +136,26 @@ func report(w io.Writer, o options, pod, ngx *system, fix fixtureFile, window fl
 		var all, audio []time.Duration
 		var outVideo int64
 		for _, pr := range s.probes {
-			ds, as, ov := pr.result()
+			ds, as, ov := pr.Result()
 			all = append(all, ds...)
 			audio = append(audio, as...)
 			outVideo += ov
-			r.ProbeReconnects += pr.reconnects.Load()
-			last, _ := pr.lastErr.Load().(string)
+			r.ProbeReconnects += pr.Reconnects()
+			last := pr.LastErr()
+			in, out := pr.AudioFormats()
+			otherOut := -out[soundFormatAAC]
+			for _, n := range out {
+				otherOut += n
+			}
 			switch {
-			case pr.inSpeex.Load() == 0:
-				fail("%s saw no Speex audio on the input %s (%s)", pr.name, pr.inURL, last)
-			case pr.outAAC.Load() == 0:
-				fail("%s saw no AAC audio on the output %s (%s)", pr.name, pr.outURL, last)
-			case pr.outOtherAudio.Load() > 0:
-				fail("%s saw %d non-AAC audio messages on the output", pr.name, pr.outOtherAudio.Load())
+			case in[soundFormatSpeex] == 0:
+				fail("%s saw no Speex audio on the input %s (%s)", pr.Name, pr.InURL, last)
+			case out[soundFormatAAC] == 0:
+				fail("%s saw no AAC audio on the output %s (%s)", pr.Name, pr.OutURL, last)
+			case otherOut > 0:
+				fail("%s saw %d non-AAC audio messages on the output", pr.Name, otherOut)
 			case ov == 0 || float64(len(ds)) < 0.5*float64(ov):
-				fail("%s matched %d of %d output video frames to the input (%s)", pr.name, len(ds), ov, last)
+				fail("%s matched %d of %d output video frames to the input (%s)", pr.Name, len(ds), ov, last)
 			}
 		}
 		r.Latency = summarize(all, outVideo)

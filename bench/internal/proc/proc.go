@@ -214,18 +214,57 @@ func GroupUsage(pgid int) (Usage, error) {
 }
 
 // VmRSS is /proc/PID/status VmRSS in bytes (0 when unreadable).
-func VmRSS(pid int) int64 {
+func VmRSS(pid int) int64 { return statusBytes(pid, "VmRSS:") }
+
+// RssAnon is /proc/PID/status RssAnon in bytes: heap and stacks, not
+// mapped files (0 when unreadable).
+func RssAnon(pid int) int64 { return statusBytes(pid, "RssAnon:") }
+
+// statusBytes is the kB field key of /proc/PID/status in bytes (0 when
+// unreadable).
+func statusBytes(pid int, key string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb << 10
 		}
 	}
 	return 0
+}
+
+// GroupPss sums /proc/PID/smaps_rollup Pss (shared pages split between
+// the processes that map them) over the process group pgid, in bytes; 0
+// where unreadable.
+func GroupPss(pgid int) int64 {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if g, err := syscall.Getpgid(pid); err != nil || g != pgid {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				sum += kb << 10
+			}
+		}
+	}
+	return sum
 }
 
 // MachineCPU is the busy and total jiffies of all CPUs (/proc/stat "cpu").

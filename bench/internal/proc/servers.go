@@ -3,11 +3,9 @@ package proc
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -85,21 +83,4 @@ func startServer(ctx context.Context, g *Group, name string, cmd *exec.Cmd, port
 		return nil, fmt.Errorf("%w\n%s", err, logs)
 	}
 	return &Server{Child: c, Logs: logs}, nil
-}
-
-// PrintPerf prints the top symbols of a perf recording of podium.
-func PrintPerf(path string) {
-	out, err := exec.Command("perf", "report", "-i", path, "--stdio", "--no-children",
-		"--sort", "symbol", "--percent-limit", "0.7", "-g", "none").CombinedOutput()
-	if err != nil {
-		slog.Warn("perf report failed", "err", err, "out", string(out))
-		return
-	}
-	fmt.Println("\npodium perf profile (self time, symbols >= 0.7%):")
-	for line := range strings.SplitSeq(string(out), "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fmt.Println(line)
-	}
 }

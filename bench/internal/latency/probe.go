@@ -1,4 +1,9 @@
-package main
+// Package latency measures what one hop (a forward push, a transcode) adds
+// to a live stream: a Probe plays the stream before and after the hop at
+// the same time and matches their H.264 access units by their bytes (the
+// hop copies the video), so each matched frame's two arrival times here
+// differ by the hop.
+package latency
 
 import (
 	"cmp"
@@ -12,30 +17,26 @@ import (
 
 	"github.com/q191201771/lal/pkg/base"
 	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
-	"github.com/q191201771/naza/pkg/nazalog"
 )
 
-// silenceLal turns off lal's logger (several lines per session on stdout).
-func silenceLal() {
-	l, err := nazalog.New(func(o *nazalog.Option) {
-		o.Level = nazalog.LevelPanic
-		o.IsToStdout = false
-	})
-	if err == nil {
-		lalrtmp.Log = l
-		nazalog.SetGlobalLogger(l)
-	}
-}
+// burst is how long after a session (re)connects frames are ignored: a new
+// player first gets the server's GOP cache (up to one GOP, 2 s in the
+// benches) in one burst, and those arrival times say nothing about the hop.
+const burst = time.Second
 
-// hopProbe measures the added latency of one server's transcode hop for one
-// stream: it plays the input (live/sI) and the normalized twin at the same
-// time and matches H.264 access units by their bytes (the video is copied,
-// so they are identical). For each matched frame the difference of the two
-// arrival times here is what the hop adds on top of a plain relay.
-type hopProbe struct {
-	name    string
-	inURL   string
-	outURL  string
+// FLV SoundFormat of AAC (FLV spec, E.4.2.1).
+const soundFormatAAC = 10
+
+// Probe plays In (before the hop) and Out (after it) until its context
+// ends, reconnecting a session that drops, and collects the hop of every
+// video frame it matches while active. With Audio set it also estimates
+// the audio hop (see onOutAudio).
+type Probe struct {
+	Name   string
+	InURL  string
+	OutURL string
+	Audio  bool // set before Run
+
 	seed    maphash.Seed
 	matchTo time.Duration // an unmatched frame older than this is dropped
 
@@ -45,23 +46,23 @@ type hopProbe struct {
 	validFrom time.Time // both sessions connected + the GOP-cache burst is over
 	active    bool      // inside the measurement window
 	deltas    []time.Duration
-	// Audio: the input's audio arrivals by timestamp, the output's timestamp
-	// offset (learnt from matched video), and the audio hop estimates.
+	outVideo  int64 // video frames Out delivered while active
+	// Audio: In's audio arrivals by timestamp, Out's timestamp offset
+	// (learnt from matched video), and the audio hop estimates.
 	inAudio     []arrival
-	tsOffset    int64 // output RTMP timestamp - input RTMP timestamp, ms
+	tsOffset    int64 // Out's RTMP timestamp - In's, ms
 	haveOffset  bool
 	audioDeltas []time.Duration
 
-	inConnected, outConnected atomic.Bool
-	reconnects                atomic.Int64
-	outAAC, outOtherAudio     atomic.Int64 // audio on the twin, by SoundFormat
-	outVideo                  atomic.Int64 // video AUs on the twin (window)
-	inSpeex                   atomic.Int64 // audio on the input that is Speex (SoundFormat 11)
-	lastErr                   atomic.Value // string
+	reconnects      atomic.Int64
+	inAudioFormats  [16]atomic.Int64 // In's audio messages by SoundFormat
+	outAudioFormats [16]atomic.Int64 // Out's
+	lastErr         atomic.Value     // string
 }
 
-func newHopProbe(name, inURL, outURL string) *hopProbe {
-	return &hopProbe{name: name, inURL: inURL, outURL: outURL, seed: maphash.MakeSeed(), matchTo: 5 * time.Second,
+// NewProbe is a probe of the hop from inURL to outURL.
+func NewProbe(name, inURL, outURL string) *Probe {
+	return &Probe{Name: name, InURL: inURL, OutURL: outURL, seed: maphash.MakeSeed(), matchTo: 5 * time.Second,
 		in: map[uint64]arrival{}, out: map[uint64]arrival{}}
 }
 
@@ -71,24 +72,15 @@ type arrival struct {
 	ts uint32
 }
 
-// burst is how long after both sessions are up frames are still ignored: a
-// new player first gets the server's GOP cache (up to one GOP, 2 s here) in
-// one burst, and those arrival times say nothing about the hop.
-const burst = time.Second
-
-// run keeps both sessions playing until ctx ends, reconnecting if one drops.
-func (p *hopProbe) run(ctx context.Context) {
+// Run keeps both sessions playing until ctx ends, reconnecting if one drops.
+func (p *Probe) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Go(func() { p.session(ctx, p.inURL, false) })
-	wg.Go(func() { p.session(ctx, p.outURL, true) })
+	wg.Go(func() { p.session(ctx, p.InURL, false) })
+	wg.Go(func() { p.session(ctx, p.OutURL, true) })
 	wg.Wait()
 }
 
-func (p *hopProbe) session(ctx context.Context, url string, isOut bool) {
-	connected := &p.inConnected
-	if isOut {
-		connected = &p.outConnected
-	}
+func (p *Probe) session(ctx context.Context, url string, isOut bool) {
 	for ctx.Err() == nil {
 		s := lalrtmp.NewPullSession(func(o *lalrtmp.PullSessionOption) {
 			o.PullTimeoutMs = 10000
@@ -96,7 +88,6 @@ func (p *hopProbe) session(ctx context.Context, url string, isOut bool) {
 		}).WithOnReadRtmpAvMsg(func(msg base.RtmpMsg) { p.onMsg(msg, isOut) })
 		err := s.Pull(url)
 		if err == nil {
-			connected.Store(true)
 			p.connectedNow()
 			select {
 			case <-ctx.Done():
@@ -106,7 +97,6 @@ func (p *hopProbe) session(ctx context.Context, url string, isOut bool) {
 			}
 		}
 		_ = s.Dispose()
-		connected.Store(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -121,7 +111,7 @@ func (p *hopProbe) session(ctx context.Context, url string, isOut bool) {
 }
 
 // connectedNow moves validFrom past the GOP burst of a (re)connected session.
-func (p *hopProbe) connectedNow() {
+func (p *Probe) connectedNow() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.validFrom = time.Now().Add(burst)
@@ -131,32 +121,20 @@ func (p *hopProbe) connectedNow() {
 	p.haveOffset = false
 }
 
-func (p *hopProbe) setActive(on bool) {
+// SetActive starts (true) or ends (false) the window whose frames count.
+func (p *Probe) SetActive(on bool) {
 	p.mu.Lock()
 	p.active = on
 	p.mu.Unlock()
 }
 
-func (p *hopProbe) onMsg(msg base.RtmpMsg, isOut bool) {
+func (p *Probe) onMsg(msg base.RtmpMsg, isOut bool) {
 	now := time.Now()
 	pl := msg.Payload
 	switch msg.Header.MsgTypeId {
 	case base.RtmpTypeIdAudio:
-		if len(pl) == 0 {
-			return
-		}
-		f := pl[0] >> 4
-		switch {
-		case isOut && f == soundFormatAAC:
-			p.outAAC.Add(1)
-			if len(pl) > 1 && pl[1] == 1 { // raw AAC frame, not the sequence header
-				p.onOutAudio(now, msg.Header.TimestampAbs)
-			}
-		case isOut:
-			p.outOtherAudio.Add(1)
-		case f == 11:
-			p.inSpeex.Add(1)
-			p.onInAudio(now, msg.Header.TimestampAbs)
+		if len(pl) > 0 {
+			p.onAudio(now, msg.Header.TimestampAbs, pl, isOut)
 		}
 		return
 	case base.RtmpTypeIdVideo:
@@ -172,7 +150,7 @@ func (p *hopProbe) onMsg(msg base.RtmpMsg, isOut bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if isOut && p.active {
-		p.outVideo.Add(1)
+		p.outVideo++
 	}
 	mine, other := p.in, p.out
 	if isOut {
@@ -204,8 +182,26 @@ func (p *hopProbe) onMsg(msg base.RtmpMsg, isOut bool) {
 	}
 }
 
+// onAudio counts an audio message by SoundFormat and, with Audio, feeds
+// the audio hop estimate: every In message, and Out's raw AAC frames (not
+// the sequence header).
+func (p *Probe) onAudio(now time.Time, ts uint32, pl []byte, isOut bool) {
+	f := pl[0] >> 4
+	if !isOut {
+		p.inAudioFormats[f].Add(1)
+		if p.Audio {
+			p.onInAudio(now, ts)
+		}
+		return
+	}
+	p.outAudioFormats[f].Add(1)
+	if p.Audio && f == soundFormatAAC && len(pl) > 1 && pl[1] == 1 {
+		p.onOutAudio(now, ts)
+	}
+}
+
 // onInAudio remembers when each input audio packet arrived (5 s of them).
-func (p *hopProbe) onInAudio(now time.Time, ts uint32) {
+func (p *Probe) onInAudio(now time.Time, ts uint32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n := len(p.inAudio); n > 0 && ts < p.inAudio[n-1].ts {
@@ -219,11 +215,11 @@ func (p *hopProbe) onInAudio(now time.Time, ts uint32) {
 
 // onOutAudio estimates the audio hop for one AAC frame: its timestamp,
 // mapped into the input's timeline with the offset that the matched video
-// frames show, falls inside one input (Speex) packet; the estimate is the
-// time from that packet's arrival to this frame's. It includes what any AAC
+// frames show, falls inside one input packet; the estimate is the time
+// from that packet's arrival to this frame's. It includes what any AAC
 // encoder must wait for (the rest of its 1024-sample frame, and its one
 // frame of look-ahead), so it is larger than the video hop by construction.
-func (p *hopProbe) onOutAudio(now time.Time, ts uint32) {
+func (p *Probe) onOutAudio(now time.Time, ts uint32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.haveOffset || !p.active || now.Before(p.validFrom) {
@@ -242,31 +238,28 @@ func (p *hopProbe) onOutAudio(now time.Time, ts uint32) {
 	p.audioDeltas = append(p.audioDeltas, now.Sub(p.inAudio[i].at))
 }
 
-// result is the matched deltas and counters, read after the window.
-func (p *hopProbe) result() (deltas, audio []time.Duration, outVideo int64) {
+// Result is the video hops matched while active, the audio hop estimates
+// (with Audio), and the video frames Out delivered while active.
+func (p *Probe) Result() (video, audio []time.Duration, outVideo int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return slices.Clone(p.deltas), slices.Clone(p.audioDeltas), p.outVideo.Load()
+	return slices.Clone(p.deltas), slices.Clone(p.audioDeltas), p.outVideo
 }
 
-// latencyStats summarises matched deltas in milliseconds.
-type latencyStats struct {
-	Frames   int     `json:"frames_matched"`
-	OutVideo int64   `json:"out_video_frames"`
-	MedianMS float64 `json:"median_ms"`
-	P95MS    float64 `json:"p95_ms"`
-	MinMS    float64 `json:"min_ms"`
-	MaxMS    float64 `json:"max_ms"`
-}
-
-func summarize(ds []time.Duration, outVideo int64) latencyStats {
-	s := latencyStats{Frames: len(ds), OutVideo: outVideo}
-	if len(ds) == 0 {
-		return s
+// AudioFormats is how many audio messages In and Out delivered so far, by
+// FLV SoundFormat (10 AAC, 11 Speex, ...).
+func (p *Probe) AudioFormats() (in, out [16]int64) {
+	for f := range in {
+		in[f], out[f] = p.inAudioFormats[f].Load(), p.outAudioFormats[f].Load()
 	}
-	slices.Sort(ds)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	q := func(f float64) float64 { return ms(ds[min(len(ds)-1, int(f*float64(len(ds))))]) }
-	s.MedianMS, s.P95MS, s.MinMS, s.MaxMS = q(0.5), q(0.95), ms(ds[0]), ms(ds[len(ds)-1])
+	return in, out
+}
+
+// Reconnects is how often a session dropped and was reconnected.
+func (p *Probe) Reconnects() int64 { return p.reconnects.Load() }
+
+// LastErr is why a session last dropped ("" if none did).
+func (p *Probe) LastErr() string {
+	s, _ := p.lastErr.Load().(string)
 	return s
 }

@@ -1,0 +1,72 @@
+package proc
+
+import (
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Perf is a perf(1) recording of one process over a measurement window.
+// A nil *Perf (no -perf, or no perf installed) does nothing.
+type Perf struct {
+	child *Child
+	out   string
+}
+
+// StartPerf records pid with perf into out for d, as a process of g. It
+// returns nil when out is empty, and nil with a warning when perf is not
+// installed: the bench then runs without a profile.
+func StartPerf(g *Group, pid int, out string, d time.Duration) (*Perf, error) {
+	if out == "" {
+		return nil, nil
+	}
+	if _, err := exec.LookPath("perf"); err != nil {
+		slog.Warn("-perf: perf not installed, skipping the profile")
+		return nil, nil
+	}
+	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid),
+		"-o", out, "--", "sleep", strconv.FormatFloat(d.Seconds(), 'f', 1, 64))
+	logs := NewTail(4096)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	c, err := g.Start("perf", cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &Perf{child: c, out: out}, nil
+}
+
+// Wait waits (15 s at most) for perf to write its recording.
+func (p *Perf) Wait() {
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.child.Done:
+	case <-time.After(15 * time.Second):
+	}
+}
+
+// Print waits for the recording like Wait, then prints its top symbols
+// (self time, >= 0.7%).
+func (p *Perf) Print() {
+	if p == nil {
+		return
+	}
+	p.Wait()
+	out, err := exec.Command("perf", "report", "-i", p.out, "--stdio", "--no-children",
+		"--sort", "symbol", "--percent-limit", "0.7", "-g", "none").CombinedOutput()
+	if err != nil {
+		slog.Warn("perf report failed", "err", err, "out", string(out))
+		return
+	}
+	fmt.Println("\npodium perf profile (self time, symbols >= 0.7%):")
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fmt.Println(line)
+	}
+}
