@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/internal/syncbuf"
 )
 
 // podiumBin is built once by TestMain (with -race: the e2e run doubles as
@@ -56,22 +58,7 @@ func freePort(t testing.TB) int {
 }
 
 // lockedBuffer collects a process's output for assertions.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = syncbuf.Buffer
 
 // podium is a running podium serve.
 type podium struct {

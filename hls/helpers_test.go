@@ -18,6 +18,8 @@ import (
 	"github.com/grafov/m3u8"
 	"github.com/stretchr/testify/require"
 
+	"github.com/podiumlive/podium/internal/syncbuf"
+
 	"github.com/podiumlive/podium/flv"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
@@ -125,22 +127,8 @@ type env struct {
 	pub  *stream.Publisher
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output that several goroutines write.
+type syncBuffer = syncbuf.Buffer
 
 func newEnv(t testing.TB, set Settings, opts Options) *env {
 	t.Helper()

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/podiumlive/podium/internal/syncbuf"
+
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
 )
@@ -65,22 +67,7 @@ func fakeCamera(t *testing.T, answer func(method string, cseq string) []byte) st
 }
 
 // logBuffer collects slog output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = syncbuf.Buffer
 
 func fastOptions() SourcesOptions {
 	return SourcesOptions{DialTimeout: time.Second, ReadTimeout: time.Second, Silence: time.Second,
