@@ -39,6 +39,13 @@ type Sink struct {
 	pending []byte
 	acked   uint64 // TCP bytes_acked at the last progress check
 	err     error  // the socket failed: the peer goroutine ends the session
+
+	// tryWrite's callback and its arguments, made once: a closure per
+	// write would be heap allocations per packet and peer.
+	rawFn  func(fd uintptr) bool
+	rawBuf []byte
+	rawN   int
+	rawErr error
 }
 
 // NewSink returns a sink on nc whose blocking writes fail after timeout
@@ -46,6 +53,10 @@ type Sink struct {
 func NewSink(nc net.Conn, timeout time.Duration, setDataFrame bool) *Sink {
 	s := &Sink{nc: nc, timeout: timeout}
 	s.w.SetDataFrame = setDataFrame
+	s.rawFn = func(fd uintptr) bool {
+		s.rawN, s.rawErr = RawWrite(fd, s.rawBuf)
+		return true // one attempt: never wait for the socket here
+	}
 	if sc, ok := nc.(syscall.Conn); ok {
 		s.rc, _ = sc.SyscallConn()
 	}
@@ -106,14 +117,13 @@ func RawRead(fd uintptr, b []byte) (int, error) {
 	return int(n), nil
 }
 
-// tryWrite makes one non-blocking write(2).
+// tryWrite makes one non-blocking write(2). wmu is held.
 func (s *Sink) tryWrite(b []byte) (int, error) {
-	var n int
-	var werr error
-	if err := s.rc.Write(func(fd uintptr) bool {
-		n, werr = RawWrite(fd, b)
-		return true // one attempt: never wait for the socket here
-	}); err != nil {
+	s.rawBuf = b
+	err := s.rc.Write(s.rawFn)
+	n, werr := s.rawN, s.rawErr
+	s.rawBuf, s.rawErr = nil, nil
+	if err != nil {
 		return 0, err
 	}
 	if errors.Is(werr, syscall.EAGAIN) {

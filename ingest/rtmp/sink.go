@@ -57,6 +57,11 @@ type bufConn struct {
 	rc   syscall.RawConn
 	buf  []byte
 	r, w int
+	// The read callback and its results, made once (a closure per read
+	// would be heap allocations per read).
+	readFn func(fd uintptr) bool
+	rn     int
+	rerr   error
 }
 
 func newBufConn(c net.Conn) net.Conn {
@@ -68,21 +73,22 @@ func newBufConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &bufConn{Conn: c, rc: rc, buf: make([]byte, 64<<10)}
+	b := &bufConn{Conn: c, rc: rc, buf: make([]byte, 64<<10)}
+	// Returning false on EAGAIN parks the goroutine in the netpoller until
+	// the socket is readable (or the read deadline passes).
+	b.readFn = func(fd uintptr) bool {
+		b.rn, b.rerr = rtmpproto.RawRead(fd, b.buf)
+		return !errors.Is(b.rerr, syscall.EAGAIN)
+	}
+	return b
 }
 
 func (b *bufConn) Read(p []byte) (int, error) {
 	if b.r == b.w {
-		var n int
-		var rerr error
-		// Returning false on EAGAIN parks the goroutine in the netpoller
-		// until the socket is readable (or the read deadline passes).
-		if err := b.rc.Read(func(fd uintptr) bool {
-			n, rerr = rtmpproto.RawRead(fd, b.buf)
-			return !errors.Is(rerr, syscall.EAGAIN)
-		}); err != nil {
+		if err := b.rc.Read(b.readFn); err != nil {
 			return 0, err
 		}
+		n, rerr := b.rn, b.rerr
 		if rerr != nil {
 			return 0, rerr
 		}

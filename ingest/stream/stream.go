@@ -40,6 +40,7 @@ type Stream struct {
 	meta       media.Metadata
 	metaVer    uint64
 	gop        []media.Packet
+	pkt        media.Packet // the packet being written (mu)
 	gopBytes   int
 	gopWaitKey bool // the cache overflowed: dropped until the next keyframe
 	readers    []*Reader
@@ -122,13 +123,19 @@ func (s *Stream) Readers() []*Reader {
 	return append([]*Reader(nil), s.readers...)
 }
 
-func (s *Stream) write(p *media.Packet) {
-	s.in.add(len(p.Data), p.Track.Kind == media.KindVideo)
+func (s *Stream) write(pkt media.Packet) {
+	s.in.add(len(pkt.Data), pkt.Track.Kind == media.KindVideo)
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
 		return
 	}
+	// One Packet per stream, reused under mu, is what readers and their
+	// DirectFuncs are handed: they copy what they keep. A Packet per write
+	// would be a heap allocation per packet (a DirectFunc's argument
+	// escapes).
+	s.pkt = pkt
+	p := &s.pkt
 	switch p.Track.Kind {
 	case media.KindVideo:
 		s.video = p.Track
@@ -140,6 +147,7 @@ func (s *Stream) write(p *media.Packet) {
 	for _, r := range s.readers {
 		r.push(p, hasVideo)
 	}
+	s.pkt = media.Packet{} // drop the payload reference
 	s.mu.Unlock()
 }
 
@@ -256,7 +264,7 @@ func (p *Publisher) WritePacket(pkt media.Packet) {
 	if p.closed || pkt.Track == nil {
 		return
 	}
-	p.st.write(&pkt)
+	p.st.write(pkt)
 }
 
 // WriteMetadata replaces the stream's metadata.
