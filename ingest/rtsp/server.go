@@ -374,42 +374,6 @@ func establish(sc *gortsplib.ServerConn) {
 	}
 }
 
-// accessRequest describes a request for access.Guard.
-func accessRequest(sc *gortsplib.ServerConn, r *base.Request, key stream.Key, query string) access.Request {
-	ip := ""
-	if a, ok := sc.NetConn().RemoteAddr().(*net.TCPAddr); ok {
-		ip = a.IP.String()
-	}
-	tc := ""
-	if r != nil && r.URL != nil {
-		u := *r.URL
-		u.User = nil
-		u.RawQuery = ""
-		tc = u.String()
-	}
-	return access.Request{
-		Protocol: Protocol, ClientID: fmt.Sprintf("%p", sc), IP: ip,
-		Vhost: key.Vhost, App: key.App, Stream: key.Name, Param: query, TcURL: tc,
-	}
-}
-
-// status maps an error of resolving or gating a request to an RTSP status.
-func status(err error) base.StatusCode {
-	switch {
-	case errors.Is(err, streamurl.ErrBadName), errors.Is(err, streamurl.ErrUnknownVhost):
-		return base.StatusBadRequest
-	case errors.Is(err, stream.ErrNotFound):
-		return base.StatusNotFound
-	case errors.Is(err, stream.ErrAlreadyPublishing):
-		return base.StatusBadRequest
-	case errors.Is(err, errDenied):
-		return base.StatusForbidden
-	}
-	return base.StatusServiceUnavailable
-}
-
-var errDenied = errors.New("denied")
-
 func (s *Server) host(r *base.Request) string {
 	if r == nil || r.URL == nil {
 		return ""
@@ -432,39 +396,6 @@ func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 		return &base.Response{StatusCode: status(err)}, nil, nil
 	}
 	return &base.Response{StatusCode: base.StatusOK}, ps.stream, nil
-}
-
-// allowPlay asks the guard once per connection and stream.
-func (s *Server) allowPlay(sc *gortsplib.ServerConn, r *base.Request, key stream.Key, req streamurl.Request) error {
-	cs := s.conn(sc)
-	s.mu.Lock()
-	ok := cs != nil && cs.allowed[key]
-	s.mu.Unlock()
-	if ok {
-		return nil
-	}
-	gctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	if err := s.cfg.Guard.Play(gctx, accessRequest(sc, r, key, rawQuery(req))); err != nil {
-		s.log.Info("rtsp play denied", "remote", sc.NetConn().RemoteAddr().String(), "stream", key.String(), "reason", err.Error())
-		return fmt.Errorf("play %s: %w: %w", key, errDenied, err)
-	}
-	if cs != nil {
-		s.mu.Lock()
-		if cs.allowed == nil {
-			cs.allowed = map[stream.Key]bool{}
-		}
-		cs.allowed[key] = true
-		s.mu.Unlock()
-	}
-	return nil
-}
-
-func rawQuery(req streamurl.Request) string {
-	if len(req.Params) == 0 {
-		return ""
-	}
-	return req.Params.Encode()
 }
 
 // OnAnnounce implements gortsplib.ServerHandlerOnAnnounce: a publisher.
