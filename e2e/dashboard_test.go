@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -19,10 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/podiumlive/podium/forward"
-	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/transcode"
 	"github.com/podiumlive/podium/ui"
+	"github.com/podiumlive/podium/ui/uitest"
 )
 
 // artifactsDir keeps the browser tests' screenshots (gitignored).
@@ -99,29 +98,6 @@ func (d *dashboardDriver) cue(s string) {
 	require.NoError(d.t, err)
 }
 
-// startPodiumAt is startPodium with a given RTMP port (a slave that a
-// forward already points at).
-func startPodiumAt(t *testing.T, rtmpPort int, extraYAML string) *podium {
-	t.Helper()
-	p := &podium{RTMP: rtmpPort, HTTP: freePort(t), Dir: t.TempDir(), Logs: &lockedBuffer{}}
-	cfg := fmt.Sprintf("listen: {rtmp: \"127.0.0.1:%d\", http: \"127.0.0.1:%d\"}\ndata_dir: %s\n%s",
-		p.RTMP, p.HTTP, p.Dir, extraYAML)
-	path := filepath.Join(p.Dir, "podium.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
-	p.cmd = exec.Command(podiumBin, "serve", "--config", path)
-	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
-	require.NoError(t, p.cmd.Start())
-	t.Cleanup(func() { p.Stop(t) })
-	require.Eventually(t, func() bool {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.RTMP), 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "podium did not listen:\n%s", p.Logs)
-	return p
-}
-
 // TestDashboardInBrowser: headless Chromium logs in (a wrong password
 // first), sees an H.264 + Speex publish appear within 2 s with its codecs
 // in and out, sees its forward go from failing to "forwarding" when the
@@ -160,7 +136,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Contains(t, st["transcode"], "copy")
 	require.Contains(t, []any{"connecting", "backoff"}, st["firstState"])
 
-	slave := startPodiumAt(t, slavePort, "")
+	slave := startPodiumPorts(t, slavePort, freePort(t), 0, "")
 	d.cue("slave-up")
 	fw := d.next("forwarding", 60*time.Second)
 	t.Logf("forward states seen without reload: %v (forwarding %v ms after the slave came up)", fw["states"], fw["ms"])
@@ -220,7 +196,7 @@ func TestDashboardInBrowser(t *testing.T) {
 // machine: 3 s), rows drawn logged.
 func TestDashboardFirstPaint200Streams(t *testing.T) {
 	const n = 200
-	hub, trans, fwds := liveHub(t, n)
+	hub, trans, fwds := uitest.LiveHub(t, n)
 	u, err := ui.New(ui.Deps{
 		Hub:        hub,
 		Transcodes: func() []transcode.Stats { return slices.Clone(trans) },
@@ -257,85 +233,4 @@ func TestDashboardFirstPaint200Streams(t *testing.T) {
 	t.Logf("screenshot: %s", shot)
 	require.Less(t, worstFP, 3000.0, "first contentful paint (target 1 s)")
 	require.NoError(t, <-d.done, "dashboard.mjs: %s", d.stderr)
-}
-
-// liveHub publishes n encoder streams as the default config runs them
-// (each transcoded into vhost "transcode", which forwards to two slaves
-// and has a player) and feeds every stream 25 fps until the test ends.
-func liveHub(t *testing.T, n int) (*stream.Hub, []transcode.Stats, []forward.Stats) {
-	hub := stream.NewHub(stream.DefaultOptions(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	drain := func(r *stream.Reader) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var batch []media.Packet
-			for {
-				var err error
-				if batch, err = r.ReadBatch(ctx, batch[:0]); err != nil {
-					return
-				}
-			}
-		}()
-	}
-	var pubs []*stream.Publisher
-	var trans []transcode.Stats
-	var fwds []forward.Stats
-	for i := range n {
-		in := stream.Key{Vhost: "__defaultVhost__", App: "live", Name: fmt.Sprintf("room%03d", i)}
-		out := stream.Key{Vhost: "transcode", App: "live", Name: in.Name}
-		p, err := hub.Publish(in, stream.ClientInfo{Protocol: "rtmp", Remote: fmt.Sprintf("10.0.%d.%d:50000", i/250, i%250+1), Kick: func() {}})
-		require.NoError(t, err)
-		q, err := hub.Publish(out, stream.ClientInfo{Protocol: "transcode", Remote: in.String()})
-		require.NoError(t, err)
-		pubs = append(pubs, p, q)
-		for _, sub := range []struct {
-			key  stream.Key
-			info stream.ClientInfo
-		}{{in, stream.ClientInfo{Protocol: "transcode", Remote: out.String()}}, {out, stream.ClientInfo{Protocol: "rtmp", Remote: "10.9.0.1:40000"}}} {
-			r, err := hub.Subscribe(ctx, sub.key, sub.info, 0)
-			require.NoError(t, err)
-			drain(r)
-		}
-		trans = append(trans, transcode.Stats{Input: in, Output: out, State: transcode.StateRunning, Encoder: "copy",
-			InputVideo: "h264 1280x720", InputAudio: "speex 16000 Hz mono", OutputVideo: "h264 1280x720 (copy)",
-			OutputAudio: "aac 44100 Hz mono 64k", Speed: 1, Since: time.Now()})
-		for _, dst := range []string{"192.168.1.6:1935", "192.168.1.7:1935"} {
-			fwds = append(fwds, forward.Stats{Stream: out.String(), Destination: "rtmp://" + dst + "/live/" + out.Name,
-				State: forward.StateForwarding, Bitrate: 1_500_000, Since: time.Now()})
-		}
-	}
-	video := &media.Track{Kind: media.KindVideo, Codec: media.CodecH264, Config: []byte{1}, Width: 1280, Height: 720}
-	speex := &media.Track{Kind: media.KindAudio, Codec: media.CodecSpeex, SampleRate: 16000, Channels: 1}
-	aac := &media.Track{Kind: media.KindAudio, Codec: media.CodecAAC, SampleRate: 44100, Channels: 1}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(40 * time.Millisecond)
-		defer tick.Stop()
-		payload := make([]byte, 4000)
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			ts := time.Duration(i) * 40 * time.Millisecond
-			for j, p := range pubs {
-				a := speex
-				if j%2 == 1 {
-					a = aac
-				}
-				p.WritePacket(media.Packet{Track: video, DTS: ts, PTS: ts, Key: i%50 == 0, Data: payload})
-				p.WritePacket(media.Packet{Track: a, DTS: ts, PTS: ts, Key: true, Data: payload[:100]})
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		hub.Close()
-	})
-	return hub, trans, fwds
 }

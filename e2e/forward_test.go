@@ -69,28 +69,6 @@ rtmp { server { listen 127.0.0.1:%d;
 	return addr, hlsDir
 }
 
-// kill stops podium with SIGKILL (a crash, no goodbye to anyone).
-func (p *podium) kill() {
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-}
-
-// restart runs podium again on the same config, ports and data directory,
-// and returns when its RTMP port accepts.
-func (p *podium) restart(t *testing.T) {
-	t.Helper()
-	p.cmd = exec.Command(podiumBin, "serve", "--config", filepath.Join(p.Dir, "podium.yaml"))
-	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
-	require.NoError(t, p.cmd.Start())
-	require.Eventually(t, func() bool {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.RTMP), 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond, "podium did not restart:\n%s", p.Logs)
-}
-
 // masterYAML is the default chain (transcode into vhost "transcode") with
 // a forward of vhost "transcode" to dests.
 func masterYAML(dests ...string) string {

@@ -64,6 +64,7 @@ type lockedBuffer = syncbuf.Buffer
 type podium struct {
 	RTMP int
 	HTTP int
+	RTSP int // 0: no RTSP server
 	Dir  string
 	cmd  *exec.Cmd
 	Logs *lockedBuffer
@@ -74,31 +75,65 @@ func (p *podium) RTMPURL(path string) string {
 	return fmt.Sprintf("rtmp://127.0.0.1:%d/%s", p.RTMP, path)
 }
 
-// startPodium runs podium serve with the given vhosts section (YAML, may be
-// empty for the defaults) and extra top-level YAML.
+// startPodium runs podium serve on free ports with the given vhosts
+// section (YAML, may be empty for the defaults) and extra top-level YAML.
 func startPodium(t testing.TB, extraYAML string) *podium {
 	t.Helper()
-	p := &podium{RTMP: freePort(t), HTTP: freePort(t), Dir: t.TempDir(), Logs: &lockedBuffer{}}
-	cfg := fmt.Sprintf("listen: {rtmp: \"127.0.0.1:%d\", http: \"127.0.0.1:%d\"}\ndata_dir: %s\n%s",
-		p.RTMP, p.HTTP, p.Dir, extraYAML)
-	path := filepath.Join(p.Dir, "podium.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
-	p.cmd = exec.Command(podiumBin, "serve", "--config", path)
+	return startPodiumPorts(t, freePort(t), freePort(t), 0, extraYAML)
+}
+
+// startPodiumPorts is startPodium on given ports (rtsp 0: no RTSP server):
+// a slave that a forward already points at, a server restarted in place.
+func startPodiumPorts(t testing.TB, rtmp, http, rtsp int, extraYAML string) *podium {
+	t.Helper()
+	p := &podium{RTMP: rtmp, HTTP: http, RTSP: rtsp, Dir: t.TempDir(), Logs: &lockedBuffer{}}
+	listen := fmt.Sprintf("listen: {rtmp: \"127.0.0.1:%d\", http: \"127.0.0.1:%d\"", rtmp, http)
+	if rtsp > 0 {
+		listen += fmt.Sprintf(", rtsp: \"127.0.0.1:%d\"", rtsp)
+	}
+	cfg := fmt.Sprintf("%s}\ndata_dir: %s\n%s", listen, p.Dir, extraYAML)
+	require.NoError(t, os.WriteFile(filepath.Join(p.Dir, "podium.yaml"), []byte(cfg), 0o644))
+	p.start(t)
+	t.Cleanup(func() { p.Stop(t) })
+	return p
+}
+
+// start runs podium serve on p's config and returns when it listens (on
+// its RTSP port when it has one: that one binds last).
+func (p *podium) start(t testing.TB) {
+	t.Helper()
+	p.cmd = exec.Command(podiumBin, "serve", "--config", filepath.Join(p.Dir, "podium.yaml"))
 	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
 	require.NoError(t, p.cmd.Start())
-	t.Cleanup(func() { p.Stop(t) })
-	deadline := time.Now().Add(10 * time.Second)
+	port := p.RTMP
+	if p.RTSP > 0 {
+		port = p.RTSP
+	}
+	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.RTMP), 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return p
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("podium did not listen on %d: %v\n%s", p.RTMP, err, p.Logs)
+			t.Fatalf("podium did not listen on %d: %v\n%s", port, err, p.Logs)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// kill stops podium with SIGKILL (a crash, no goodbye to anyone).
+func (p *podium) kill() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+// restart runs a stopped podium again on its config, ports and data
+// directory.
+func (p *podium) restart(t testing.TB) {
+	t.Helper()
+	p.start(t)
 }
 
 // Stop sends SIGTERM, waits, and fails the test if podium crashed or
@@ -174,13 +209,20 @@ func speexFixture(t testing.TB) string {
 		"-c:a", "libspeex", "-ar", "16000", "-ac", "1")
 }
 
-// publish loops file to url in real time until the test ends (or stop is
-// called). It returns the process so a test can check it is still alive.
+// publish loops file to url in real time over RTMP until the test ends
+// (or stop is called). It returns the process so a test can check it is
+// still alive.
 func publish(t testing.TB, file, url string, extra ...string) *exec.Cmd {
+	t.Helper()
+	return publishFormat(t, file, "flv", url, extra...)
+}
+
+// publishFormat is publish with ffmpeg's output format (flv, rtsp).
+func publishFormat(t testing.TB, file, format, url string, extra ...string) *exec.Cmd {
 	t.Helper()
 	args := []string{"-v", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy"}
 	args = append(args, extra...)
-	args = append(args, "-f", "flv", url)
+	args = append(args, "-f", format, url)
 	cmd := exec.Command("ffmpeg", args...)
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -68,22 +68,6 @@ func listed(p *m3u8.MediaPlaylist) []*m3u8.MediaSegment {
 	return out
 }
 
-// hlsRestart runs a stopped podium again on its config, ports and data
-// directory.
-func hlsRestart(t *testing.T, p *podium) {
-	t.Helper()
-	p.cmd = exec.Command(podiumBin, "serve", "--config", filepath.Join(p.Dir, "podium.yaml"))
-	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
-	require.NoError(t, p.cmd.Start())
-	require.Eventually(t, func() bool {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.RTMP), 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 15*time.Second, 20*time.Millisecond, "podium did not restart:\n%s", p.Logs)
-}
-
 // segTracker follows a live playlist: every segment seen (by media
 // sequence number) with its duration and discontinuity flag, and checks
 // that the media sequence never goes back.
@@ -256,7 +240,7 @@ vhosts:
 	// is back.
 	beforeRestart := tr.maxSeq
 	slave.Stop(t)
-	hlsRestart(t, slave)
+	slave.restart(t)
 	tr.waitFor(60*time.Second, "segments after the slave's restart", func() bool {
 		for seq := beforeRestart + 1; seq <= tr.maxSeq; seq++ {
 			if tr.disc[seq] && tr.maxSeq >= seq+1 {

@@ -1,21 +1,19 @@
 package e2e
 
 import (
-	"bufio"
 	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/ingest/rtsp/rtsptest"
 )
 
 // rtspPort finds a free TCP port whose even/odd UDP pair (the RTP/RTCP
@@ -41,39 +39,6 @@ func rtspPort(t testing.TB) int {
 	return 0
 }
 
-// startPodiumPorts runs podium serve on the given ports (rtsp 0: off).
-func startPodiumPorts(t testing.TB, rtmp, http, rtsp int, extraYAML string) *podium {
-	t.Helper()
-	p := &podium{RTMP: rtmp, HTTP: http, Dir: t.TempDir(), Logs: &lockedBuffer{}}
-	listen := fmt.Sprintf("listen: {rtmp: \"127.0.0.1:%d\", http: \"127.0.0.1:%d\"", rtmp, http)
-	if rtsp > 0 {
-		listen += fmt.Sprintf(", rtsp: \"127.0.0.1:%d\"", rtsp)
-	}
-	cfg := fmt.Sprintf("%s}\ndata_dir: %s\n%s", listen, p.Dir, extraYAML)
-	path := filepath.Join(p.Dir, "podium.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
-	p.cmd = exec.Command(podiumBin, "serve", "--config", path)
-	p.cmd.Stdout, p.cmd.Stderr = p.Logs, p.Logs
-	require.NoError(t, p.cmd.Start())
-	t.Cleanup(func() { p.Stop(t) })
-	port := rtmp
-	if rtsp > 0 {
-		port = rtsp
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("podium did not listen on %d: %v\n%s", port, err, p.Logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // alawFixture is H.264 320x240 25 fps (GOP 1 s) + G.711 A-law 8 kHz mono.
 func alawFixture(t testing.TB) string {
 	return fixture(t, "h264-alaw",
@@ -95,16 +60,7 @@ func aacFixture(t testing.TB) string {
 // publishRTSP loops file to an RTSP url in real time.
 func publishRTSP(t testing.TB, file, url, transport string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy",
-		"-f", "rtsp", "-rtsp_transport", transport, url)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
+	return publishFormat(t, file, "rtsp", url, "-rtsp_transport", transport)
 }
 
 func stopCmd(cmd *exec.Cmd) {
@@ -201,61 +157,16 @@ func TestRTSPAndRTMPCrossPlay(t *testing.T) {
 	requireCodecs(t, res, "h264", "aac")
 }
 
-// fakeCamera answers every RTSP request with what answer gives (nil:
-// close), until the test ends.
-func fakeCamera(t *testing.T, answer func(method, cseq string) []byte) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-				r := textproto.NewReader(bufio.NewReader(c))
-				for {
-					line, err := r.ReadLine()
-					if err != nil {
-						return
-					}
-					h, err := r.ReadMIMEHeader()
-					if err != nil {
-						return
-					}
-					out := answer(strings.Fields(line + " x")[0], h.Get("Cseq"))
-					if out == nil {
-						return
-					}
-					if _, err := c.Write(out); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // Garbage against the server and from cameras: each bad session is closed
 // with one log line and counted (pulls retried); the live stream, its
 // player and the good pull are never disturbed.
 func TestRTSPGarbage(t *testing.T) {
-	garbage := fakeCamera(t, func(string, string) []byte {
+	garbage := rtsptest.FakeCamera(t, func(string, string) []byte {
 		b := make([]byte, 4096)
 		_, _ = rand.Read(b)
 		return b
 	})
-	truncated := fakeCamera(t, func(method, cseq string) []byte {
+	truncated := rtsptest.FakeCamera(t, func(method, cseq string) []byte {
 		if method == "OPTIONS" {
 			return []byte("RTSP/1.0 200 OK\r\nCSeq: " + cseq + "\r\n\r\n")
 		}
@@ -264,8 +175,8 @@ func TestRTSPGarbage(t *testing.T) {
 	})
 	rtsp := rtspPort(t)
 	srcs := fmt.Sprintf(`sources:
-  - {url: "rtsp://u:topsecret@127.0.0.1:%d/x", publish: cams/garbage, transport: tcp}
-  - {url: "rtsp://u:topsecret@127.0.0.1:%d/x", publish: cams/truncated, transport: tcp}
+  - {url: "rtsp://u:topsecret@%s/x", publish: cams/garbage, transport: tcp}
+  - {url: "rtsp://u:topsecret@%s/x", publish: cams/truncated, transport: tcp}
   - {url: "rtsp://127.0.0.1:%d/live/keep", publish: cams/good, transport: tcp}
 `, garbage, truncated, rtsp)
 	p := startPodiumPorts(t, freePort(t), freePort(t), rtsp, "hwaccel: {prefer: [none]}\nvhosts: [{name: __defaultVhost__}]\n"+srcs)

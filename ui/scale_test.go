@@ -1,22 +1,19 @@
 package ui
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/podiumlive/podium/forward"
-	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/ui/uitest"
 )
 
 // scaleFixture publishes n encoder streams the way the default config
@@ -25,73 +22,7 @@ import (
 // 25 fps of video and audio to all of them until the test ends.
 func scaleFixture(tb testing.TB, n int) (*UI, *stream.Hub) {
 	tb.Helper()
-	hub := stream.NewHub(stream.DefaultOptions(), nil)
-	var trans []transcode.Stats
-	var fwds []forward.Stats
-	var pubs []*stream.Publisher
-	ctx, cancel := context.WithCancel(context.Background())
-	var readers sync.WaitGroup
-	drain := func(r *stream.Reader) {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			var batch []media.Packet
-			for {
-				var err error
-				if batch, err = r.ReadBatch(ctx, batch[:0]); err != nil {
-					return
-				}
-			}
-		}()
-	}
-	for i := range n {
-		in := stream.Key{Vhost: "__defaultVhost__", App: "live", Name: fmt.Sprintf("class%03d", i)}
-		out := stream.Key{Vhost: "transcode", App: "live", Name: in.Name}
-		p, err := hub.Publish(in, stream.ClientInfo{Protocol: "rtmp", Remote: fmt.Sprintf("10.0.%d.%d:50000", i/250, i%250+1), Kick: func() {}})
-		require.NoError(tb, err)
-		q, err := hub.Publish(out, stream.ClientInfo{Protocol: "transcode", Remote: in.String()})
-		require.NoError(tb, err)
-		pubs = append(pubs, p, q)
-		r, err := hub.Subscribe(ctx, in, stream.ClientInfo{Protocol: "transcode", Remote: out.String()}, 0)
-		require.NoError(tb, err)
-		drain(r)
-		r, err = hub.Subscribe(ctx, out, stream.ClientInfo{Protocol: "rtmp", Remote: "10.9.0.1:40000"}, 0)
-		require.NoError(tb, err)
-		drain(r)
-		trans = append(trans, transcode.Stats{
-			Input: in, Output: out, State: transcode.StateRunning, InputVideo: "h264 1280x720", InputAudio: "speex 16000 Hz mono",
-			OutputVideo: "h264 1280x720 (copy)", OutputAudio: "aac 44100 Hz mono 64k", Encoder: "copy", Speed: 1, Since: time.Now(),
-		})
-		for _, d := range []string{"192.168.1.6:1935", "192.168.1.7:1935"} {
-			fwds = append(fwds, forward.Stats{Stream: out.String(), Destination: "rtmp://" + d + "/live/" + out.Name,
-				State: forward.StateForwarding, Bytes: 1 << 20, Bitrate: 1_500_000, Since: time.Now()})
-		}
-	}
-	video := &media.Track{Kind: media.KindVideo, Codec: media.CodecH264, Config: []byte{1}, Width: 1280, Height: 720}
-	var feeder sync.WaitGroup
-	feeder.Add(1)
-	go func() {
-		defer feeder.Done()
-		t := time.NewTicker(40 * time.Millisecond)
-		defer t.Stop()
-		payload := make([]byte, 4000)
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			d := time.Duration(i) * 40 * time.Millisecond
-			for j, p := range pubs {
-				a := speexTrack
-				if j%2 == 1 {
-					a = aacTrack
-				}
-				p.WritePacket(media.Packet{Track: video, DTS: d, PTS: d, Key: i%50 == 0, Data: payload})
-				p.WritePacket(media.Packet{Track: a, DTS: d, PTS: d, Key: true, Data: payload[:100]})
-			}
-		}
-	}()
+	hub, trans, fwds := uitest.LiveHub(tb, n)
 	u, err := New(Deps{
 		Hub:        hub,
 		Transcodes: func() []transcode.Stats { return slices.Clone(trans) },
@@ -99,12 +30,6 @@ func scaleFixture(tb testing.TB, n int) (*UI, *stream.Hub) {
 		HLSURL:     func(k stream.Key) string { return "/" + k.App + "/" + k.Name + ".m3u8" },
 	}, Options{AdminPassword: testPassword, DataDir: tb.TempDir(), Notice: io.Discard}, nil)
 	require.NoError(tb, err)
-	tb.Cleanup(func() {
-		cancel()
-		feeder.Wait()
-		hub.Close()
-		readers.Wait()
-	})
 	hub.Sample(time.Now())
 	time.Sleep(200 * time.Millisecond)
 	hub.Sample(time.Now())

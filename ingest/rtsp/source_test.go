@@ -1,15 +1,10 @@
 package rtsp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/textproto"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,53 +13,9 @@ import (
 	"github.com/podiumlive/podium/internal/syncbuf"
 
 	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/ingest/rtsp/rtsptest"
 	"github.com/podiumlive/podium/ingest/stream"
 )
-
-// fakeCamera is a TCP server that answers RTSP requests with whatever
-// answer returns (nil: close the connection).
-func fakeCamera(t *testing.T, answer func(method string, cseq string) []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				r := textproto.NewReader(bufio.NewReader(c))
-				for {
-					line, err := r.ReadLine()
-					if err != nil {
-						return
-					}
-					h, err := r.ReadMIMEHeader()
-					if err != nil {
-						return
-					}
-					out := answer(strings.Fields(line + " x")[0], h.Get("Cseq"))
-					if out == nil {
-						return
-					}
-					if _, err := c.Write(out); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // logBuffer collects slog output.
 type logBuffer = syncbuf.Buffer
@@ -75,17 +26,17 @@ func fastOptions() SourcesOptions {
 }
 
 func TestSourceRetriesGarbageCameras(t *testing.T) {
-	garbage := fakeCamera(t, func(string, string) []byte {
+	garbage := rtsptest.FakeCamera(t, func(string, string) []byte {
 		return []byte("\x00\x01HTTP/9 what\r\n\xff\xfe garbage \r\n\r\n")
 	})
-	truncated := fakeCamera(t, func(method, cseq string) []byte {
+	truncated := rtsptest.FakeCamera(t, func(method, cseq string) []byte {
 		if method == "OPTIONS" {
 			return []byte("RTSP/1.0 200 OK\r\nCSeq: " + cseq + "\r\nPublic: DESCRIBE, SETUP, PLAY\r\n\r\n")
 		}
 		sdp := "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H26"
 		return []byte("RTSP/1.0 200 OK\r\nCSeq: " + cseq + "\r\nContent-Type: application/sdp\r\nContent-Length: 400\r\n\r\n" + sdp)
 	})
-	badSDP := fakeCamera(t, func(method, cseq string) []byte {
+	badSDP := rtsptest.FakeCamera(t, func(method, cseq string) []byte {
 		if method == "OPTIONS" {
 			return []byte("RTSP/1.0 200 OK\r\nCSeq: " + cseq + "\r\n\r\n")
 		}
