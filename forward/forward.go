@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/podiumlive/podium/configs"
-	"github.com/podiumlive/podium/hooks"
 )
 
 // HopsParam is the query parameter that marks a forwarded push with the
@@ -112,6 +111,3 @@ type Stats struct {
 	Dropped     uint64    `json:"dropped"` // packets the slave was too slow for
 	Since       time.Time `json:"since"`   // when State began
 }
-
-// Redact hides userinfo and secret query values of an RTMP URL.
-func Redact(raw string) string { return hooks.Redact(raw) }

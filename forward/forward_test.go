@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/media"
 	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
 	"github.com/podiumlive/podium/ingest/stream"
@@ -117,7 +118,7 @@ func TestExpand(t *testing.T) {
 	}
 	_, err := Expand("http://h/x", k, "", 1)
 	require.Error(t, err)
-	require.Equal(t, "rtmp://xxx@h/a/b?key=xxx", Redact("rtmp://u:p@h/a/b?key=s3cret"))
+	require.Equal(t, "rtmp://xxx@h/a/b?key=xxx", hooks.Redact("rtmp://u:p@h/a/b?key=s3cret"))
 }
 
 func TestParseHookAnswer(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
 	rtmpproto "github.com/podiumlive/podium/rtmp"
@@ -25,6 +26,7 @@ type handler struct {
 	hub  *stream.Hub
 	st   *stream.Stream
 	url  string
+	dest string // url with its secrets hidden: for logs, errors and stats
 	opts Options
 	log  *slog.Logger
 	gone <-chan struct{} // closed when the stream is unpublished
@@ -44,9 +46,10 @@ type handler struct {
 }
 
 func newHandler(hub *stream.Hub, st *stream.Stream, url string, gone <-chan struct{}, opts Options, log *slog.Logger) *handler {
+	dest := hooks.Redact(url)
 	return &handler{
-		hub: hub, st: st, url: url, opts: opts, gone: gone,
-		log:   log.With("destination", Redact(url)),
+		hub: hub, st: st, url: url, dest: dest, opts: opts, gone: gone,
+		log:   log.With("destination", dest),
 		done:  make(chan struct{}),
 		state: StateConnecting, since: time.Now(),
 	}
@@ -71,7 +74,7 @@ func (h *handler) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := Stats{
-		Stream: h.st.Key().String(), Destination: Redact(h.url),
+		Stream: h.st.Key().String(), Destination: h.dest,
 		State: h.state, LastError: h.lastError, Reconnects: h.reconnects,
 		Bytes: h.written, Dropped: h.dropped, Since: h.since,
 	}
@@ -225,10 +228,10 @@ func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration,
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		return 0, fmt.Errorf("push to %s: %w", Redact(h.url), err)
+		return 0, fmt.Errorf("push to %s: %w", h.dest, err)
 	}
 	if r == nil {
-		r, err = h.hub.Subscribe(ctx, h.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: Redact(h.url)}, 0)
+		r, err = h.hub.Subscribe(ctx, h.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: h.dest}, 0)
 		if err != nil || r.Stream() != h.st {
 			if r != nil {
 				r.Close()
@@ -290,11 +293,11 @@ func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Read
 			if serr := sess.Err(); serr != nil {
 				werr = serr
 			}
-			return fmt.Errorf("write to %s: %w", Redact(h.url), werr)
+			return fmt.Errorf("write to %s: %w", h.dest, werr)
 		}
 		if err != nil {
 			if serr := sess.Err(); serr != nil {
-				return fmt.Errorf("push to %s: %w", Redact(h.url), serr)
+				return fmt.Errorf("push to %s: %w", h.dest, serr)
 			}
 			sess.Close(h.opts.CloseGrace)
 			if errors.Is(err, io.EOF) {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/stream"
 )
 
@@ -147,7 +148,7 @@ func (m *Manager) applyLocked(fs *fwdStream, urls []string, inEvent bool) {
 		}
 		var first *stream.Reader
 		if inEvent {
-			r, err := m.hub.Subscribe(m.ctx, fs.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: Redact(u)}, 0)
+			r, err := m.hub.Subscribe(m.ctx, fs.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: hooks.Redact(u)}, 0)
 			if err != nil {
 				fs.log.Warn("forward: stream gone before start", "err", err)
 				return
