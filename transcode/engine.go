@@ -84,6 +84,9 @@ func (e *Engine) Start(ctx context.Context) {
 func (e *Engine) Wait() { e.wg.Wait() }
 
 func (e *Engine) onEvent(ev stream.Event) {
+	if ev.Type != stream.EventPublish && ev.Type != stream.EventUnpublish {
+		return
+	}
 	st := ev.Stream
 	if ev.Type == stream.EventUnpublish {
 		e.mu.Lock()

@@ -153,7 +153,11 @@ func (m *Sources) Start(ctx context.Context) {
 	if len(m.srcs) == 0 {
 		return
 	}
-	m.hub.ListenDemand(m.onDemand)
+	m.hub.Listen(func(ev stream.Event) {
+		if ev.Type == stream.EventDemand {
+			m.onDemand(ev.Key)
+		}
+	})
 	for _, s := range m.srcs {
 		m.wg.Add(1)
 		go func() {

@@ -68,12 +68,18 @@ type EventType int
 const (
 	EventPublish EventType = iota + 1
 	EventUnpublish
+	// EventDemand: a Subscribe started waiting for Key, which is not live
+	// (Stream is nil): a source that publishes on demand (an RTSP pull)
+	// can start then.
+	EventDemand
 )
 
-// Event is delivered to listeners when a stream starts or stops.
+// Event is delivered to listeners when a stream starts or stops, or is
+// waited for.
 type Event struct {
 	Type   EventType
-	Stream *Stream
+	Key    Key
+	Stream *Stream // nil for EventDemand
 }
 
 // Hub is the registry of live streams.
@@ -87,7 +93,6 @@ type Hub struct {
 	nextID    uint64
 	published chan struct{} // closed and replaced on every publish: wakes waiting players
 	listeners []func(Event)
-	demand    []func(Key)
 	closed    bool
 }
 
@@ -122,7 +127,7 @@ func NewHub(opts Options, log *slog.Logger) *Hub {
 }
 
 // Listen registers fn to be called, synchronously and outside the hub's
-// locks, on every publish and unpublish. fn must not block: start a
+// locks, on every publish, unpublish and demand. fn must not block: start a
 // goroutine for real work.
 func (h *Hub) Listen(fn func(Event)) {
 	h.mu.Lock()
@@ -136,25 +141,6 @@ func (h *Hub) emit(ev Event) {
 	h.mu.Unlock()
 	for _, fn := range ls {
 		fn(ev)
-	}
-}
-
-// ListenDemand registers fn to be called, synchronously and outside the
-// hub's locks, whenever a Subscribe starts waiting for a stream that is not
-// live: a source that publishes on demand (an RTSP pull) can start then.
-// fn must not block.
-func (h *Hub) ListenDemand(fn func(Key)) {
-	h.mu.Lock()
-	h.demand = append(h.demand, fn)
-	h.mu.Unlock()
-}
-
-func (h *Hub) emitDemand(key Key) {
-	h.mu.Lock()
-	ds := h.demand
-	h.mu.Unlock()
-	for _, fn := range ds {
-		fn(key)
 	}
 }
 
@@ -179,7 +165,7 @@ func (h *Hub) Publish(key Key, info ClientInfo) (*Publisher, error) {
 	h.published = make(chan struct{})
 	h.mu.Unlock()
 
-	h.emit(Event{Type: EventPublish, Stream: st})
+	h.emit(Event{Type: EventPublish, Key: key, Stream: st})
 	return &Publisher{st: st}, nil
 }
 
@@ -241,7 +227,7 @@ func (h *Hub) Subscribe(ctx context.Context, key Key, info ClientInfo, wait time
 		}
 		if !demanded {
 			demanded = true
-			h.emitDemand(key)
+			h.emit(Event{Type: EventDemand, Key: key})
 		}
 		select {
 		case <-published:

@@ -414,7 +414,11 @@ func TestDirectConsumer(t *testing.T) {
 func TestDemandWhenWaitingForMissingStream(t *testing.T) {
 	h := NewHub(DefaultOptions(), nil)
 	demanded := make(chan Key, 4)
-	h.ListenDemand(func(k Key) { demanded <- k })
+	h.Listen(func(ev Event) {
+		if ev.Type == EventDemand {
+			demanded <- ev.Key
+		}
+	})
 
 	// A subscribe that does not wait is no demand.
 	_, err := h.Subscribe(context.Background(), key("s1"), ClientInfo{Protocol: "test"}, 0)

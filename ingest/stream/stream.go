@@ -210,7 +210,7 @@ func (s *Stream) end() {
 	for _, r := range readers {
 		r.finish()
 	}
-	s.hub.emit(Event{Type: EventUnpublish, Stream: s})
+	s.hub.emit(Event{Type: EventUnpublish, Key: s.key, Stream: s})
 }
 
 func (s *Stream) sample(now time.Time) {
