@@ -287,11 +287,24 @@
     stopPreview(false);
     const Hls = await loadHls().catch(() => null);
     if (Hls && Hls.isSupported()) {
-      hls = new Hls({ liveSyncDurationCount: 3 });
-      hls.on(Hls.Events.MANIFEST_PARSED, () => { $('preview-msg').textContent = s.hls.url; video.play().catch(() => {}); });
-      hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) $('preview-msg').textContent = 'Playback error: ' + d.details; });
-      hls.loadSource(s.hls.url);
-      hls.attachMedia(video);
+      const player = new Hls({ liveSyncDurationCount: 3 });
+      hls = player;
+      let waits = 0;
+      player.on(Hls.Events.MANIFEST_PARSED, () => { $('preview-msg').textContent = s.hls.url; video.play().catch(() => {}); });
+      player.on(Hls.Events.ERROR, (_, d) => {
+        if (!d.fatal) return;
+        // A stream that has just started has no playlist yet (404 until
+        // its first segment is cut): wait for it rather than give up.
+        if (d.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR && waits < 30) {
+          waits++;
+          $('preview-msg').textContent = 'Waiting for the first segment of ' + s.hls.url + '…';
+          setTimeout(() => { if (hls === player) player.loadSource(s.hls.url); }, 1000);
+          return;
+        }
+        $('preview-msg').textContent = 'Playback error: ' + d.details;
+      });
+      player.loadSource(s.hls.url);
+      player.attachMedia(video);
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
       video.src = s.hls.url;
       $('preview-msg').textContent = s.hls.url;
