@@ -85,6 +85,12 @@ type Vhost struct {
 	HLS       *HLS       `mapstructure:"hls" yaml:"hls,omitempty"`
 	Hooks     *Hooks     `mapstructure:"hooks" yaml:"hooks,omitempty"`
 	Security  *Security  `mapstructure:"security" yaml:"security,omitempty"`
+	// TCPNoDelay is SRS's vhost tcp_nodelay: on sends each message to
+	// players and slaves at once (TCP_NODELAY); off (the default, as in SRS
+	// and nginx-rtmp) lets the kernel coalesce small writes (Nagle), which
+	// wakes players and slaves several times less often for a few hundred
+	// microseconds of delay.
+	TCPNoDelay bool `mapstructure:"tcp_nodelay" yaml:"tcp_nodelay"`
 }
 
 // Transcode republishes every stream of its vhost into vhost To, as

@@ -34,6 +34,10 @@ func TestEnvOverrides(t *testing.T) {
 			require.False(t, c.Vhosts[1].HLS.Enabled)
 			require.Equal(t, 6, c.Vhosts[1].HLS.Window)
 		}},
+		{"vhost tcp_nodelay", "", []string{"PODIUM_VHOSTS_1_TCP_NODELAY=true"}, func(t *testing.T, c *Config) {
+			require.True(t, c.Vhosts[1].TCPNoDelay)
+			require.False(t, c.Vhosts[0].TCPNoDelay, "default off, as in SRS")
+		}},
 		{"list index underscore leaf", "", []string{"PODIUM_VHOSTS_0_TRANSCODE_AUDIO_SAMPLE_RATE=48000"}, func(t *testing.T, c *Config) {
 			require.Equal(t, 48000, c.Vhosts[0].Transcode.Audio.SampleRate)
 		}},

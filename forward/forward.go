@@ -27,6 +27,9 @@ type Settings struct {
 	Destinations []string
 	Backend      string
 	HopLimit     int
+	// NoDelay sets TCP_NODELAY on the pushes (the vhost's tcp_nodelay); a
+	// change applies from each destination's next connection.
+	NoDelay bool
 }
 
 // SettingsFrom resolves a config's forward sections, by vhost name.
@@ -40,6 +43,7 @@ func SettingsFrom(cfg *configs.Config) map[string]Settings {
 			Destinations: append([]string(nil), v.Forward.Destinations...),
 			Backend:      v.Forward.Backend,
 			HopLimit:     max(1, v.Forward.HopLimit),
+			NoDelay:      v.TCPNoDelay,
 		}
 	}
 	return out
@@ -64,6 +68,8 @@ type Options struct {
 	HookTimeout time.Duration
 	// ServerID is sent to the backend as server_id.
 	ServerID string
+	// NoDelay is set per stream from its vhost's Settings.NoDelay.
+	NoDelay bool
 }
 
 func (o Options) withDefaults() Options {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/media"
 	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
@@ -313,4 +314,31 @@ func TestReloadRestartsOnlyChanged(t *testing.T) {
 	require.False(t, ok)
 	m.Reload(map[string]Settings{})
 	require.Empty(t, m.Stats())
+}
+
+// TestNoDelayFromVhost: the vhost's tcp_nodelay reaches every push of its
+// streams (rtmp's TestPushNoDelay checks the socket option itself).
+func TestNoDelayFromVhost(t *testing.T) {
+	cfg := configs.Default()
+	tr := cfg.Vhost("transcode")
+	tr.Forward = &configs.Forward{Destinations: []string{"127.0.0.1:1"}, HopLimit: 1}
+	require.False(t, SettingsFrom(cfg)["transcode"].NoDelay, "off by default")
+	tr.TCPNoDelay = true
+	require.True(t, SettingsFrom(cfg)["transcode"].NoDelay)
+
+	slave := startSlave(t)
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	m := startManager(t, hub, map[string]Settings{"transcode": {Destinations: []string{slave.addr}, HopLimit: 1, NoDelay: true}})
+	publishLoop(t, hub, key, stream.ClientInfo{Protocol: "test"})
+	require.Eventually(t, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, fs := range m.streams {
+			for _, h := range fs.handlers {
+				return h.opts.NoDelay
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond, "the handler's push options carry NoDelay")
 }

@@ -222,6 +222,7 @@ func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration,
 		ConnectTimeout: h.opts.ConnectTimeout,
 		WriteTimeout:   h.opts.WriteTimeout,
 		SendBuffer:     h.opts.SendBuffer,
+		NoDelay:        h.opts.NoDelay,
 	})
 	if err != nil {
 		h.setReader(nil)

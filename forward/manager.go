@@ -156,7 +156,9 @@ func (m *Manager) applyLocked(fs *fwdStream, urls []string, inEvent bool) {
 			first = r
 		}
 		ctx, cancel := context.WithCancel(m.ctx)
-		h := newHandler(m.hub, fs.st, u, fs.gone, m.opts, fs.log)
+		opts := m.opts
+		opts.NoDelay = fs.set.NoDelay
+		h := newHandler(m.hub, fs.st, u, fs.gone, opts, fs.log)
 		h.cancel = cancel
 		fs.handlers[u] = h
 		m.wg.Add(1)

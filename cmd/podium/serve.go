@@ -87,7 +87,11 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 		PlayWait: cfg.RTMP.PlayWait.Std(),
 		Limits:   limits,
 		Vhost:    func(name string) bool { return cfg.Vhost(name) != nil },
-		Access:   guard,
+		NoDelay: func(name string) bool {
+			v := cfg.Vhost(name)
+			return v != nil && v.TCPNoDelay
+		},
+		Access: guard,
 	}, hub, log.With("component", "rtmp"))
 	if err := rtmpSrv.Listen(); err != nil {
 		return err

@@ -73,6 +73,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	c.gate = &gateConn{GuardConn: c.guard}
 	c.sess = lalrtmp.NewServerSession(c, c.gate)
+	reuseReadBuffers(c.sess)
 	return c
 }
 
@@ -300,6 +301,9 @@ func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) 
 		return
 	}
 	defer r.Close()
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(c.srv.cfg.NoDelay != nil && c.srv.cfg.NoDelay(key.Vhost))
+	}
 	sink := rtmpproto.NewSink(c.nc, c.srv.cfg.WriteTimeout, false)
 	c.gate.sink.Store(sink)
 	_ = c.nc.SetWriteDeadline(time.Time{}) // drop lal's: the sink sets its own

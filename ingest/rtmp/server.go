@@ -36,6 +36,9 @@ type Config struct {
 	Limits rtmpproto.Limits
 	// Vhost reports whether a vhost is configured.
 	Vhost func(name string) bool
+	// NoDelay reports whether a vhost's players get TCP_NODELAY (nil:
+	// none do; the kernel coalesces small writes).
+	NoDelay func(vhost string) bool
 	// Access admits publishers and players (nil: everyone).
 	Access *access.Guard
 }
