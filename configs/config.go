@@ -88,8 +88,8 @@ type Vhost struct {
 	// TCPNoDelay is SRS's vhost tcp_nodelay: on sends each message to
 	// players and slaves at once (TCP_NODELAY); off (the default, as in SRS
 	// and nginx-rtmp) lets the kernel coalesce small writes (Nagle), which
-	// wakes players and slaves several times less often for a few hundred
-	// microseconds of delay.
+	// wakes players and slaves several times less often, for a delay of
+	// usually well under a millisecond (rarely a delayed ACK, ~40 ms).
 	TCPNoDelay bool `mapstructure:"tcp_nodelay" yaml:"tcp_nodelay"`
 }
 
