@@ -143,6 +143,40 @@ type videoState struct {
 	lastDTS       time.Duration
 }
 
+// naluKind is what the video depacketizer needs to know of a NAL unit.
+type naluKind int
+
+const (
+	naluOther naluKind = iota
+	naluVPS
+	naluSPS
+	naluPPS
+	naluSkip // access unit delimiters, filler: dropped
+)
+
+// dtsExtractor is h264.DTSExtractor or h265.DTSExtractor.
+type dtsExtractor interface {
+	Extract(au [][]byte, pts int64) (int64, error)
+}
+
+// videoCodec is what differs between H.264 and H.265 depacketizing.
+type videoCodec struct {
+	codec  media.Codec
+	name   string
+	decode func(*rtp.Packet) ([][]byte, error)
+	// more reports a decode error that only means "more packets needed".
+	more         func(error) bool
+	kind         func(nalu []byte) naluKind
+	randomAccess func(au [][]byte) bool
+	newDTS       func() dtsExtractor
+	// config builds the track's decoder configuration; ok is false while
+	// a parameter set is still missing.
+	config func(st *videoState) (cfg []byte, ok bool, err error)
+	// paramSets are prepended, in this order, to a random access point
+	// that does not carry them.
+	paramSets func(st *videoState) [][]byte
+}
+
 func (d *depacketizer) initH264(f *format.H264) error {
 	dec, err := f.CreateDecoder()
 	if err != nil {
@@ -150,10 +184,96 @@ func (d *depacketizer) initH264(f *format.H264) error {
 	}
 	var st videoState
 	st.sps, st.pps = f.SafeParams()
-	var dtsx *h264.DTSExtractor
+	d.initVideo(&st, videoCodec{
+		codec: media.CodecH264, name: "h264",
+		decode: dec.Decode,
+		more: func(err error) bool {
+			return errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious)
+		},
+		kind: func(n []byte) naluKind {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				return naluSPS
+			case h264.NALUTypePPS:
+				return naluPPS
+			case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeFillerData:
+				return naluSkip
+			}
+			return naluOther
+		},
+		randomAccess: h264.IsRandomAccess,
+		newDTS: func() dtsExtractor {
+			x := &h264.DTSExtractor{}
+			x.Initialize()
+			return x
+		},
+		config: func(st *videoState) ([]byte, bool, error) {
+			if st.sps == nil || st.pps == nil {
+				return nil, false, nil
+			}
+			cfg, err := avcConfig(st.sps, st.pps)
+			return cfg, true, err
+		},
+		paramSets: func(st *videoState) [][]byte { return [][]byte{st.sps, st.pps} },
+	})
+	return nil
+}
+
+func (d *depacketizer) initH265(f *format.H265) error {
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		return err
+	}
+	var st videoState
+	st.vps, st.sps, st.pps = f.SafeParams()
+	d.initVideo(&st, videoCodec{
+		codec: media.CodecH265, name: "h265",
+		decode: dec.Decode,
+		more: func(err error) bool {
+			return errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
+		},
+		kind: func(n []byte) naluKind {
+			if len(n) < 2 {
+				return naluSkip // not even a NAL unit header
+			}
+			switch h265.NALUType((n[0] >> 1) & 0x3f) {
+			case h265.NALUType_VPS_NUT:
+				return naluVPS
+			case h265.NALUType_SPS_NUT:
+				return naluSPS
+			case h265.NALUType_PPS_NUT:
+				return naluPPS
+			case h265.NALUType_AUD_NUT:
+				return naluSkip
+			}
+			return naluOther
+		},
+		randomAccess: h265.IsRandomAccess,
+		newDTS: func() dtsExtractor {
+			x := &h265.DTSExtractor{}
+			x.Initialize()
+			return x
+		},
+		config: func(st *videoState) ([]byte, bool, error) {
+			if st.vps == nil || st.sps == nil || st.pps == nil {
+				return nil, false, nil
+			}
+			cfg, err := hevcConfig(st.vps, st.sps, st.pps)
+			return cfg, true, err
+		},
+		paramSets: func(st *videoState) [][]byte { return [][]byte{st.vps, st.sps, st.pps} },
+	})
+	return nil
+}
+
+// initVideo sets d.decode for H.264 or H.265: reassemble the access unit,
+// track in-band parameter set changes (a new track when they change),
+// wait for a random access point, and give it a DTS.
+func (d *depacketizer) initVideo(st *videoState, vc videoCodec) {
+	var dtsx dtsExtractor
 	d.decode = func(pkt *rtp.Packet, pts time.Duration, emit func(media.Packet)) error {
-		au, err := dec.Decode(pkt)
-		if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) {
+		au, err := vc.decode(pkt)
+		if vc.more(err) {
 			return nil
 		}
 		if err != nil {
@@ -167,20 +287,25 @@ func (d *depacketizer) initH264(f *format.H264) error {
 			if len(n) == 0 {
 				continue
 			}
-			switch h264.NALUType(n[0] & 0x1f) {
-			case h264.NALUTypeSPS:
-				if !bytes.Equal(n, st.sps) {
-					if w, _ := videoSize(media.CodecH264, n); w == 0 {
-						return errors.New("h264: in-band sps does not parse")
-					}
-					st.sps, changed = bytes.Clone(n), true
-				}
-			case h264.NALUTypePPS:
-				if !bytes.Equal(n, st.pps) {
-					st.pps, changed = bytes.Clone(n), true
-				}
-			case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeFillerData:
+			k := vc.kind(n)
+			var set *[]byte
+			switch k {
+			case naluSkip:
 				continue
+			case naluVPS:
+				set = &st.vps
+			case naluSPS:
+				set = &st.sps
+			case naluPPS:
+				set = &st.pps
+			}
+			if set != nil && !bytes.Equal(n, *set) {
+				if k == naluSPS {
+					if w, _ := videoSize(vc.codec, n); w == 0 {
+						return fmt.Errorf("%s: in-band sps does not parse", vc.name)
+					}
+				}
+				*set, changed = bytes.Clone(n), true
 			}
 			size += 4 + len(n)
 			keep = append(keep, n)
@@ -190,137 +315,43 @@ func (d *depacketizer) initH264(f *format.H264) error {
 		}
 		if size > maxAccessUnit {
 			st.synced = false
-			return fmt.Errorf("h264 access unit of %d bytes", size)
+			return fmt.Errorf("%s access unit of %d bytes", vc.name, size)
 		}
 		if changed || d.track.Config == nil {
-			if st.sps == nil || st.pps == nil {
+			cfg, ok, err := vc.config(st)
+			if !ok {
 				return nil // nothing decodable before the parameter sets
 			}
-			cfg, err := avcConfig(st.sps, st.pps)
 			if err != nil {
 				return err
 			}
-			w, h := videoSize(media.CodecH264, st.sps)
-			d.track = &media.Track{Kind: media.KindVideo, Codec: media.CodecH264, Config: cfg, Width: w, Height: h}
+			w, h := videoSize(vc.codec, st.sps)
+			d.track = &media.Track{Kind: media.KindVideo, Codec: vc.codec, Config: cfg, Width: w, Height: h}
 		}
-		key := h264.IsRandomAccess(keep)
-		if key && !hasParamSets(media.CodecH264, keep) {
+		key := vc.randomAccess(keep)
+		if key && !hasParamSets(vc.codec, keep) {
 			// The DTS extractor (and late decoders) want them in band.
-			keep = append([][]byte{st.sps, st.pps}, keep...)
+			keep = append(vc.paramSets(st), keep...)
 		}
 		if !st.synced {
 			if !key {
-				return nil // wait for an IDR
+				return nil // wait for a random access point
 			}
-			dtsx = &h264.DTSExtractor{}
-			dtsx.Initialize()
+			dtsx = vc.newDTS()
 			st.synced = true
 		}
 		rawDTS, err := dtsx.Extract(keep, durToTicks(pts, 90000))
 		if err != nil {
 			st.synced = false
-			return fmt.Errorf("h264 dts: %w", err)
+			return fmt.Errorf("%s dts: %w", vc.name, err)
 		}
-		return st.emit(d.track, keep, key, pts, ticksToDur(rawDTS, 90000), emit, func(a [][]byte) ([]byte, error) {
-			return h264.AVCC(a).Marshal()
-		})
+		return st.emit(d.track, keep, key, pts, ticksToDur(rawDTS, 90000), emit)
 	}
-	return nil
-}
-
-func (d *depacketizer) initH265(f *format.H265) error {
-	dec, err := f.CreateDecoder()
-	if err != nil {
-		return err
-	}
-	var st videoState
-	st.vps, st.sps, st.pps = f.SafeParams()
-	var dtsx *h265.DTSExtractor
-	d.decode = func(pkt *rtp.Packet, pts time.Duration, emit func(media.Packet)) error {
-		au, err := dec.Decode(pkt)
-		if errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
-			return nil
-		}
-		if err != nil {
-			st.synced = false
-			return err
-		}
-		keep := au[:0]
-		size := 0
-		changed := false
-		for _, n := range au {
-			if len(n) < 2 {
-				continue
-			}
-			switch h265.NALUType((n[0] >> 1) & 0x3f) {
-			case h265.NALUType_VPS_NUT:
-				if !bytes.Equal(n, st.vps) {
-					st.vps, changed = bytes.Clone(n), true
-				}
-			case h265.NALUType_SPS_NUT:
-				if !bytes.Equal(n, st.sps) {
-					if w, _ := videoSize(media.CodecH265, n); w == 0 {
-						return errors.New("h265: in-band sps does not parse")
-					}
-					st.sps, changed = bytes.Clone(n), true
-				}
-			case h265.NALUType_PPS_NUT:
-				if !bytes.Equal(n, st.pps) {
-					st.pps, changed = bytes.Clone(n), true
-				}
-			case h265.NALUType_AUD_NUT:
-				continue
-			}
-			size += 4 + len(n)
-			keep = append(keep, n)
-		}
-		if len(keep) == 0 {
-			return nil
-		}
-		if size > maxAccessUnit {
-			st.synced = false
-			return fmt.Errorf("h265 access unit of %d bytes", size)
-		}
-		if changed || d.track.Config == nil {
-			if st.vps == nil || st.sps == nil || st.pps == nil {
-				return nil
-			}
-			cfg, err := hevcConfig(st.vps, st.sps, st.pps)
-			if err != nil {
-				return err
-			}
-			w, h := videoSize(media.CodecH265, st.sps)
-			d.track = &media.Track{Kind: media.KindVideo, Codec: media.CodecH265, Config: cfg, Width: w, Height: h}
-		}
-		key := h265.IsRandomAccess(keep)
-		if key && !hasParamSets(media.CodecH265, keep) {
-			keep = append([][]byte{st.vps, st.sps, st.pps}, keep...)
-		}
-		if !st.synced {
-			if !key {
-				return nil
-			}
-			dtsx = &h265.DTSExtractor{}
-			dtsx.Initialize()
-			st.synced = true
-		}
-		rawDTS, err := dtsx.Extract(keep, durToTicks(pts, 90000))
-		if err != nil {
-			st.synced = false
-			return fmt.Errorf("h265 dts: %w", err)
-		}
-		return st.emit(d.track, keep, key, pts, ticksToDur(rawDTS, 90000), emit, func(a [][]byte) ([]byte, error) {
-			return h264.AVCC(a).Marshal() // the same 4-byte length prefixes (HVCC)
-		})
-	}
-	return nil
 }
 
 // emit writes one video access unit with a DTS that never goes back and
 // never passes the PTS.
-func (st *videoState) emit(t *media.Track, au [][]byte, key bool, pts, dts time.Duration,
-	emit func(media.Packet), marshal func([][]byte) ([]byte, error),
-) error {
+func (st *videoState) emit(t *media.Track, au [][]byte, key bool, pts, dts time.Duration, emit func(media.Packet)) error {
 	dts = max(dts, 0)
 	if dts < st.lastDTS {
 		dts = st.lastDTS
@@ -329,7 +360,7 @@ func (st *videoState) emit(t *media.Track, au [][]byte, key bool, pts, dts time.
 		pts = dts
 	}
 	st.lastDTS = dts
-	data, err := marshal(au)
+	data, err := h264.AVCC(au).Marshal() // HVCC has the same 4-byte length prefixes
 	if err != nil {
 		return err
 	}
