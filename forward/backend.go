@@ -91,7 +91,7 @@ func (m *Manager) startHookLocked(fs *fwdStream) {
 	go func() {
 		defer m.wg.Done()
 		defer cancel()
-		b := backoff{min: m.opts.BackoffMin, max: m.opts.BackoffMax}
+		b := m.opts.backoff()
 		for attempt := 1; ; attempt++ {
 			urls, err := callHook(ctx, client, hook, ev)
 			if ctx.Err() != nil {
@@ -108,7 +108,7 @@ func (m *Manager) startHookLocked(fs *fwdStream) {
 				m.mu.Unlock()
 				return
 			}
-			delay := b.next()
+			delay := b.Next()
 			log.Warn("on_forward failed, using the static list meanwhile", "err", err,
 				"attempt", attempt, "retry_in", delay.Round(time.Millisecond))
 			select {

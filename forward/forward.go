@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/podiumlive/podium/configs"
+	"github.com/podiumlive/podium/internal/backoff"
 )
 
 // HopsParam is the query parameter that marks a forwarded push with the
@@ -70,6 +71,11 @@ type Options struct {
 	ServerID string
 	// NoDelay is set per stream from its vhost's Settings.NoDelay.
 	NoDelay bool
+}
+
+// backoff is the reconnect (and hook retry) schedule: ±25% jitter.
+func (o Options) backoff() backoff.Backoff {
+	return backoff.Backoff{Min: o.BackoffMin, Max: o.BackoffMax, Jitter: 0.25}
 }
 
 func (o Options) withDefaults() Options {

@@ -143,22 +143,6 @@ func FuzzParseHookAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = ParseHookAnswer(b) })
 }
 
-func TestBackoff(t *testing.T) {
-	b := backoff{min: time.Second, max: 30 * time.Second}
-	prev := time.Duration(0)
-	for i := 0; i < 10; i++ {
-		d := b.next()
-		require.LessOrEqual(t, d, 30*time.Second)
-		require.GreaterOrEqual(t, d, 750*time.Millisecond)
-		if i < 4 {
-			require.Greater(t, d, prev*5/4-1)
-		}
-		prev = d
-	}
-	b.reset()
-	require.LessOrEqual(t, b.next(), 1250*time.Millisecond)
-}
-
 // TestForwardAndBadSlaves forwards one stream to a good slave and to three
 // bad ones at once: the good one gets the stream (marked as forwarded),
 // each bad one backs off with a last error, and nothing else is affected.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -120,7 +119,7 @@ func (h *handler) setReader(r *stream.Reader) {
 func (h *handler) run(ctx context.Context, first *stream.Reader) {
 	defer close(h.done)
 	defer h.setReader(nil)
-	b := backoff{min: h.opts.BackoffMin, max: h.opts.BackoffMax}
+	b := h.opts.backoff()
 	for {
 		h.setState(StateConnecting, nil)
 		good, err := h.session(ctx, first)
@@ -131,9 +130,9 @@ func (h *handler) run(ctx context.Context, first *stream.Reader) {
 			return
 		}
 		if good >= h.opts.GoodRun {
-			b.reset()
+			b.Reset()
 		}
-		delay := b.next()
+		delay := b.Next()
 		h.mu.Lock()
 		h.reconnects++
 		n := h.reconnects
@@ -353,18 +352,3 @@ func (h *handler) skipLag(batch []media.Packet) []media.Packet {
 	clear(batch[:cut])
 	return batch[cut:]
 }
-
-// backoff is capped exponential backoff with ±25% jitter.
-type backoff struct {
-	min, max time.Duration
-	n        int
-}
-
-func (b *backoff) next() time.Duration {
-	d := min(b.max, b.min<<min(b.n, 16))
-	b.n++
-	j := d/4 + 1
-	return min(b.max, d-j+rand.N(2*j))
-}
-
-func (b *backoff) reset() { b.n = 0 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hwaccel"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/backoff"
 )
 
 // Settings is one vhost's transcode configuration, resolved.
@@ -187,7 +187,8 @@ func (j *job) run(ctx context.Context) {
 	defer j.out.Close()
 	j.log.Info("transcode started")
 	var failures []time.Time
-	for attempt := 0; ; attempt++ {
+	retry := backoff.Backoff{Min: backoffMin, Max: backoffMax, Jitter: 0.25}
+	for {
 		j.stats.update(func(s *Stats) { s.State = StateRunning })
 		err := newPipeline(j.s, j.in, j.out, j.log, &j.stats).run(ctx)
 		if errors.Is(err, io.EOF) || errors.Is(err, stream.ErrReaderClosed) || ctx.Err() != nil {
@@ -205,8 +206,7 @@ func (j *job) run(ctx context.Context) {
 			j.log.Error("transcode failed: giving up", "failures", len(failures), "err", err)
 			return
 		}
-		delay := min(backoffMax, backoffMin<<min(attempt, 6))
-		delay = delay/2 + rand.N(delay/2+1)
+		delay := retry.Next()
 		j.stats.update(func(s *Stats) {
 			s.State, s.LastError = StateRestarting, err.Error()
 			s.Restarts++

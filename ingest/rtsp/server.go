@@ -272,10 +272,9 @@ func (s *Server) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
 			cerr = fmt.Errorf("no complete request within %s", to)
 		}
 	}
-	if cs.sess != nil && !benign(cerr) && cs.sess.connFailed(cerr) {
-		cs.session = true // its session logs the reason
-	} else if cs.sess != nil && !benign(cerr) {
-		cs.session = false // its session already logged its end
+	if cs.sess != nil && !benign(cerr) {
+		// true: its session logs the reason; false: it already logged its end.
+		cs.session = cs.sess.connFailed(cerr)
 	}
 	switch {
 	case cs.kill != "" && cs.session:

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/podiumlive/podium/access"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/backoff"
 )
 
 // SourceConfig is one camera to pull.
@@ -243,7 +243,7 @@ var errNoReader = errors.New("no reader left")
 
 // run is the source's loop: pull, record the outcome, wait, retry.
 func (s *source) run(ctx context.Context) {
-	fails := 0
+	retry := s.m.opts.retry()
 	for {
 		if s.cfg.OnDemand {
 			// Pull when a player asked for the stream (meanwhile, or
@@ -265,16 +265,15 @@ func (s *source) run(ctx context.Context) {
 			return
 		}
 		if playedFor >= s.m.opts.GoodAfter {
-			fails = 0
+			retry.Reset()
 		}
 		if errors.Is(err, errNoReader) {
 			s.log.Info("rtsp source stopped", "reason", err.Error(), "played", playedFor.Round(time.Millisecond))
-			fails = 0
+			retry.Reset()
 			continue
 		}
-		fails++
 		msg := s.red.text(err.Error())
-		delay := s.backoff(fails)
+		delay := retry.Next()
 		s.mu.Lock()
 		s.stats.LastError, s.stats.LastErrorAt = msg, time.Now()
 		s.stats.Reconnects++
@@ -298,17 +297,9 @@ func (s *source) run(ctx context.Context) {
 	}
 }
 
-// backoff is the wait before attempt fails+1.
-func (s *source) backoff(fails int) time.Duration {
-	o := &s.m.opts
-	d := o.BackoffMin
-	if extra := fails - o.FastRetries; extra > 0 {
-		for i := 0; i < extra && d < o.BackoffMax; i++ {
-			d *= 2
-		}
-	}
-	d = min(d, o.BackoffMax)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+// retry is the source's reconnect schedule.
+func (o *SourcesOptions) retry() backoff.Backoff {
+	return backoff.Backoff{Min: o.BackoffMin, Max: o.BackoffMax, Fast: o.FastRetries, Jitter: 0.2}
 }
 
 // pull connects, describes, sets up, publishes and plays until the

@@ -66,13 +66,18 @@ func TestTimelineSyncsBySenderReports(t *testing.T) {
 }
 
 func TestBackoffSchedule(t *testing.T) {
-	m := &Sources{opts: SourcesOptions{}}
-	m.opts.defaults()
-	s := &source{m: m}
-	for fails, want := range map[int]time.Duration{
+	var o SourcesOptions
+	o.defaults()
+	retry := o.retry()
+	wants := map[int]time.Duration{
 		1: time.Second, 6: time.Second, 7: 2 * time.Second, 8: 4 * time.Second, 10: 16 * time.Second, 11: 30 * time.Second, 40: 30 * time.Second,
-	} {
-		got := s.backoff(fails)
+	}
+	for fails := 1; fails <= 40; fails++ {
+		got := retry.Next()
+		want, ok := wants[fails]
+		if !ok {
+			continue
+		}
 		require.GreaterOrEqual(t, got, want*8/10, "fails %d", fails)
 		require.LessOrEqual(t, got, want*12/10, "fails %d", fails)
 	}
