@@ -1,7 +1,6 @@
 package flv
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -11,104 +10,27 @@ import (
 	"github.com/podiumlive/podium/ingest/media"
 )
 
-// parseAVCConfig checks an AVCDecoderConfigurationRecord (ISO 14496-15
-// 5.3.3.1) and returns the picture size from its first SPS. The size is 0x0
-// when the SPS does not parse: the record is still usable by a decoder.
-func parseAVCConfig(rec []byte) (width, height int, err error) {
-	if len(rec) < 7 {
-		return 0, 0, fmt.Errorf("record of %d bytes: too short", len(rec))
+// videoSize checks an AVC or HEVC decoder configuration record and
+// returns the picture size from its first SPS. The size is 0x0 when the
+// SPS does not parse: the record is still usable by a decoder.
+func videoSize(codec media.Codec, rec []byte) (width, height int, err error) {
+	vc, err := media.ParseVideoConfig(codec, rec)
+	if err != nil {
+		return 0, 0, err
 	}
-	if rec[0] != 1 {
-		return 0, 0, fmt.Errorf("record version %d: not 1", rec[0])
-	}
-	nSPS := int(rec[5] & 0x1F)
-	if nSPS == 0 {
-		return 0, 0, fmt.Errorf("record has no SPS")
-	}
-	pos := 6
-	var sps []byte
-	for i := 0; i < nSPS; i++ {
-		nalu, next, err := readNALU(rec, pos)
-		if err != nil {
-			return 0, 0, fmt.Errorf("sps %d: %w", i, err)
+	switch codec {
+	case media.CodecH264:
+		var s h264.SPS
+		if safely(func() error { return s.Unmarshal(vc.SPS) }) == nil {
+			width, height = s.Width(), s.Height()
 		}
-		if sps == nil {
-			sps = nalu
+	case media.CodecH265:
+		var s h265.SPS
+		if safely(func() error { return s.Unmarshal(vc.SPS) }) == nil {
+			width, height = s.Width(), s.Height()
 		}
-		pos = next
-	}
-	if pos >= len(rec) {
-		return 0, 0, fmt.Errorf("record has no PPS count")
-	}
-	nPPS := int(rec[pos])
-	pos++
-	for i := 0; i < nPPS; i++ {
-		_, next, err := readNALU(rec, pos)
-		if err != nil {
-			return 0, 0, fmt.Errorf("pps %d: %w", i, err)
-		}
-		pos = next
-	}
-	var s h264.SPS
-	if safely(func() error { return s.Unmarshal(sps) }) == nil {
-		width, height = s.Width(), s.Height()
 	}
 	return width, height, nil
-}
-
-// parseHEVCConfig checks an HEVCDecoderConfigurationRecord (ISO 14496-15
-// 8.3.3.1) and returns the picture size from its first SPS, 0x0 when that
-// does not parse.
-func parseHEVCConfig(rec []byte) (width, height int, err error) {
-	const header = 22
-	if len(rec) < header+1 {
-		return 0, 0, fmt.Errorf("record of %d bytes: too short", len(rec))
-	}
-	if rec[0] != 1 {
-		return 0, 0, fmt.Errorf("record version %d: not 1", rec[0])
-	}
-	nArrays := int(rec[header])
-	pos := header + 1
-	var sps []byte
-	for i := 0; i < nArrays; i++ {
-		if pos+3 > len(rec) {
-			return 0, 0, fmt.Errorf("nal unit array %d: truncated", i)
-		}
-		typ := h265.NALUType(rec[pos] & 0x3F)
-		n := int(binary.BigEndian.Uint16(rec[pos+1:]))
-		pos += 3
-		for j := 0; j < n; j++ {
-			nalu, next, err := readNALU(rec, pos)
-			if err != nil {
-				return 0, 0, fmt.Errorf("nal unit array %d, unit %d: %w", i, j, err)
-			}
-			if typ == h265.NALUType_SPS_NUT && sps == nil {
-				sps = nalu
-			}
-			pos = next
-		}
-	}
-	if sps == nil {
-		return 0, 0, fmt.Errorf("record has no SPS")
-	}
-	var s h265.SPS
-	if safely(func() error { return s.Unmarshal(sps) }) == nil {
-		width, height = s.Width(), s.Height()
-	}
-	return width, height, nil
-}
-
-// readNALU reads a 16-bit length-prefixed NAL unit at rec[pos:].
-func readNALU(rec []byte, pos int) (nalu []byte, next int, err error) {
-	if pos+2 > len(rec) {
-		return nil, 0, fmt.Errorf("length truncated")
-	}
-	n := int(binary.BigEndian.Uint16(rec[pos:]))
-	pos += 2
-	if n == 0 || pos+n > len(rec) {
-		return nil, 0, fmt.Errorf("nal unit of %d bytes: %d left in record", n, len(rec)-pos)
-	}
-	return rec[pos : pos+n], pos + n, nil
 }
 
 // safely runs a third-party parser of untrusted bytes, turning a panic into

@@ -268,10 +268,8 @@ func (d *Demuxer) videoConfig(codec media.Codec, cfg []byte) error {
 	t := media.Track{Kind: media.KindVideo, Codec: codec, Config: bytes.Clone(cfg)}
 	var err error
 	switch codec {
-	case media.CodecH264:
-		t.Width, t.Height, err = parseAVCConfig(cfg)
-	case media.CodecH265:
-		t.Width, t.Height, err = parseHEVCConfig(cfg)
+	case media.CodecH264, media.CodecH265:
+		t.Width, t.Height, err = videoSize(codec, cfg)
 	default:
 		if len(cfg) == 0 {
 			err = fmt.Errorf("empty")

@@ -19,100 +19,21 @@ type videoConfig struct {
 }
 
 // parseVideoConfig reads an AVCDecoderConfigurationRecord (H.264) or an
-// HEVCDecoderConfigurationRecord (H.265).
+// HEVCDecoderConfigurationRecord (H.265): the muxers need every parameter
+// set the codec has.
 func parseVideoConfig(t *media.Track) (videoConfig, error) {
-	c := videoConfig{codec: t.Codec}
-	rec := t.Config
-	switch t.Codec {
-	case media.CodecH264:
-		// version, profile, compat, level, 0xfc|lengthSizeMinusOne,
-		// 0xe0|numSPS, {len16, sps}..., numPPS, {len16, pps}...
-		if len(rec) < 7 || rec[0] != 1 {
-			return c, fmt.Errorf("avcC: %w", errBadConfig)
-		}
-		c.lengthSize = int(rec[4]&3) + 1
-		pos := 5
-		n := int(rec[pos] & 0x1f)
-		pos++
-		for i := 0; i < n; i++ {
-			nalu, next, err := readNALU16(rec, pos)
-			if err != nil {
-				return c, fmt.Errorf("avcC sps: %w", err)
-			}
-			if c.sps == nil {
-				c.sps = nalu
-			}
-			pos = next
-		}
-		if pos >= len(rec) {
-			return c, fmt.Errorf("avcC: no pps count: %w", errBadConfig)
-		}
-		n = int(rec[pos])
-		pos++
-		for i := 0; i < n; i++ {
-			nalu, next, err := readNALU16(rec, pos)
-			if err != nil {
-				return c, fmt.Errorf("avcC pps: %w", err)
-			}
-			if c.pps == nil {
-				c.pps = nalu
-			}
-			pos = next
-		}
-	case media.CodecH265:
-		// 22 bytes of header (lengthSizeMinusOne in the low bits of byte
-		// 21), numOfArrays, then per array: type, count16, {len16, nalu}...
-		if len(rec) < 23 || rec[0] != 1 {
-			return c, fmt.Errorf("hvcC: %w", errBadConfig)
-		}
-		c.lengthSize = int(rec[21]&3) + 1
-		arrays := int(rec[22])
-		pos := 23
-		for range arrays {
-			if pos+3 > len(rec) {
-				return c, fmt.Errorf("hvcC arrays: %w", errBadConfig)
-			}
-			typ := rec[pos] & 0x3f
-			count := int(rec[pos+1])<<8 | int(rec[pos+2])
-			pos += 3
-			for range count {
-				nalu, next, err := readNALU16(rec, pos)
-				if err != nil {
-					return c, fmt.Errorf("hvcC nalu: %w", err)
-				}
-				switch {
-				case typ == 32 && c.vps == nil:
-					c.vps = nalu
-				case typ == 33 && c.sps == nil:
-					c.sps = nalu
-				case typ == 34 && c.pps == nil:
-					c.pps = nalu
-				}
-				pos = next
-			}
-		}
-		if c.vps == nil {
-			return c, fmt.Errorf("hvcC: no vps: %w", errBadConfig)
-		}
-	default:
-		return c, fmt.Errorf("video codec %s: not supported by HLS", t.Codec)
+	if t.Codec != media.CodecH264 && t.Codec != media.CodecH265 {
+		return videoConfig{}, fmt.Errorf("video codec %s: not supported by HLS", t.Codec)
 	}
-	if c.sps == nil || c.pps == nil {
-		return c, fmt.Errorf("%s config without sps or pps: %w", t.Codec, errBadConfig)
+	vc, err := media.ParseVideoConfig(t.Codec, t.Config)
+	if err != nil {
+		return videoConfig{}, fmt.Errorf("%s config: %v: %w", t.Codec, err, errBadConfig)
+	}
+	c := videoConfig{codec: t.Codec, lengthSize: vc.LengthSize, vps: vc.VPS, sps: vc.SPS, pps: vc.PPS}
+	if c.pps == nil || (c.codec == media.CodecH265 && c.vps == nil) {
+		return c, fmt.Errorf("%s config without vps or pps: %w", t.Codec, errBadConfig)
 	}
 	return c, nil
-}
-
-func readNALU16(rec []byte, pos int) (nalu []byte, next int, err error) {
-	if pos+2 > len(rec) {
-		return nil, 0, errBadConfig
-	}
-	n := int(rec[pos])<<8 | int(rec[pos+1])
-	pos += 2
-	if n == 0 || pos+n > len(rec) {
-		return nil, 0, errBadConfig
-	}
-	return rec[pos : pos+n], pos + n, nil
 }
 
 // splitNALUs splits a length-prefixed access unit into its NAL units

@@ -76,86 +76,14 @@ func hevcConfig(vps, sps, pps []byte) ([]byte, error) {
 }
 
 // paramSets reads the parameter sets of an AVC or HEVC decoder
-// configuration record: for H.264, SPS then PPS; for H.265, VPS, SPS, PPS
-// (the first of each kind). Missing ones are nil.
-func paramSets(codec media.Codec, rec []byte) (sets [3][]byte, err error) {
-	read := func(pos int) ([]byte, int, error) {
-		if pos+2 > len(rec) {
-			return nil, 0, errors.New("record truncated")
-		}
-		n := int(binary.BigEndian.Uint16(rec[pos:]))
-		pos += 2
-		if pos+n > len(rec) {
-			return nil, 0, errors.New("record truncated")
-		}
-		return rec[pos : pos+n], pos + n, nil
+// configuration record: VPS, SPS, PPS (the first of each kind; no VPS for
+// H.264). Missing ones are nil.
+func paramSets(codec media.Codec, rec []byte) ([3][]byte, error) {
+	vc, err := media.ParseVideoConfig(codec, rec)
+	if err != nil {
+		return [3][]byte{}, err
 	}
-	switch codec {
-	case media.CodecH264:
-		if len(rec) < 7 || rec[0] != 1 {
-			return sets, errors.New("not an avc record")
-		}
-		pos := 6
-		for i := 0; i < int(rec[5]&0x1f); i++ {
-			var ps []byte
-			if ps, pos, err = read(pos); err != nil {
-				return sets, err
-			}
-			if sets[0] == nil {
-				sets[0] = ps
-			}
-		}
-		if pos >= len(rec) {
-			return sets, errors.New("record truncated")
-		}
-		n := int(rec[pos])
-		pos++
-		for i := 0; i < n; i++ {
-			var ps []byte
-			if ps, pos, err = read(pos); err != nil {
-				return sets, err
-			}
-			if sets[1] == nil {
-				sets[1] = ps
-			}
-		}
-		// H.264 has no VPS: shift to SPS, PPS in [1], [2] for one layout.
-		sets[0], sets[1], sets[2] = nil, sets[0], sets[1]
-		return sets, nil
-	case media.CodecH265:
-		if len(rec) < 23 || rec[0] != 1 {
-			return sets, errors.New("not an hevc record")
-		}
-		pos := 23
-		for i := 0; i < int(rec[22]); i++ {
-			if pos+3 > len(rec) {
-				return sets, errors.New("record truncated")
-			}
-			typ := h265.NALUType(rec[pos] & 0x3f)
-			n := int(binary.BigEndian.Uint16(rec[pos+1:]))
-			pos += 3
-			for j := 0; j < n; j++ {
-				var ps []byte
-				if ps, pos, err = read(pos); err != nil {
-					return sets, err
-				}
-				idx := -1
-				switch typ {
-				case h265.NALUType_VPS_NUT:
-					idx = 0
-				case h265.NALUType_SPS_NUT:
-					idx = 1
-				case h265.NALUType_PPS_NUT:
-					idx = 2
-				}
-				if idx >= 0 && sets[idx] == nil {
-					sets[idx] = ps
-				}
-			}
-		}
-		return sets, nil
-	}
-	return sets, fmt.Errorf("%s has no parameter sets", codec)
+	return [3][]byte{vc.VPS, vc.SPS, vc.PPS}, nil
 }
 
 // videoSize reads the picture size from an SPS; 0x0 when it does not parse.

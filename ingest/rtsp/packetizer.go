@@ -20,6 +20,9 @@ type packetizer struct {
 	rate   int64
 	encode func(p *media.Packet) ([]*rtp.Packet, error)
 	base   uint32 // random start of the RTP timestamps
+
+	setsOf *media.Track // the track sets was read from
+	sets   [][]byte
 }
 
 func newPacketizer(t *media.Track, forma format.Format) (*packetizer, error) {
@@ -84,6 +87,22 @@ func newPacketizer(t *media.Track, forma format.Format) (*packetizer, error) {
 	return pz, nil
 }
 
+// paramSets are t's parameter sets, in order, read from its configuration
+// once per track.
+func (pz *packetizer) paramSets(t *media.Track) [][]byte {
+	if t != pz.setsOf {
+		pz.setsOf, pz.sets = t, nil
+		if sets, err := paramSets(pz.codec, t.Config); err == nil {
+			for _, s := range sets {
+				if s != nil {
+					pz.sets = append(pz.sets, s)
+				}
+			}
+		}
+	}
+	return pz.sets[:len(pz.sets):len(pz.sets)] // the caller appends: never into ours
+}
+
 // video wraps an H.264/H.265 encoder: AVCC to NALUs, with the track's
 // parameter sets put in front of every keyframe that lacks them (players
 // that joined late, or whose SDP was built from another configuration).
@@ -94,15 +113,7 @@ func (pz *packetizer) video(enc func([][]byte) ([]*rtp.Packet, error)) func(*med
 			return nil, fmt.Errorf("avcc: %w", err)
 		}
 		if p.Key && !hasParamSets(pz.codec, au) {
-			if sets, err := paramSets(pz.codec, p.Track.Config); err == nil {
-				var pre [][]byte
-				for _, s := range sets {
-					if s != nil {
-						pre = append(pre, s)
-					}
-				}
-				au = append(pre, au...)
-			}
+			au = append(pz.paramSets(p.Track), au...)
 		}
 		if len(au) == 0 {
 			return nil, errors.New("empty access unit")

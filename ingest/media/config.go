@@ -1,0 +1,127 @@
+package media
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// VideoConfig is what a video Track.Config holds for H.264 and H.265: the
+// NAL unit length size of the track's packets and the first parameter set
+// of each kind (VPS for H.265 only).
+type VideoConfig struct {
+	LengthSize    int
+	VPS, SPS, PPS []byte // sub-slices of the record
+}
+
+// ParseVideoConfig reads an AVCDecoderConfigurationRecord (H.264, ISO
+// 14496-15 5.3.3.1) or an HEVCDecoderConfigurationRecord (H.265, 8.3.3.1).
+// It requires an SPS; callers that need the other sets check for them.
+func ParseVideoConfig(codec Codec, rec []byte) (VideoConfig, error) {
+	switch codec {
+	case CodecH264:
+		return parseAVCC(rec)
+	case CodecH265:
+		return parseHVCC(rec)
+	}
+	return VideoConfig{}, fmt.Errorf("no decoder configuration record for %s", codec)
+}
+
+// parseAVCC: version, profile, compat, level, 0xfc|lengthSizeMinusOne,
+// 0xe0|numSPS, {len16, sps}..., numPPS, {len16, pps}...
+func parseAVCC(rec []byte) (VideoConfig, error) {
+	var c VideoConfig
+	if len(rec) < 7 {
+		return c, fmt.Errorf("record of %d bytes: too short", len(rec))
+	}
+	if rec[0] != 1 {
+		return c, fmt.Errorf("record version %d: not 1", rec[0])
+	}
+	c.LengthSize = int(rec[4]&3) + 1
+	nSPS := int(rec[5] & 0x1F)
+	if nSPS == 0 {
+		return c, fmt.Errorf("record has no SPS")
+	}
+	pos := 6
+	for i := 0; i < nSPS; i++ {
+		nalu, next, err := readNALU16(rec, pos)
+		if err != nil {
+			return c, fmt.Errorf("sps %d: %w", i, err)
+		}
+		if c.SPS == nil {
+			c.SPS = nalu
+		}
+		pos = next
+	}
+	if pos >= len(rec) {
+		return c, fmt.Errorf("record has no PPS count")
+	}
+	nPPS := int(rec[pos])
+	pos++
+	for i := 0; i < nPPS; i++ {
+		nalu, next, err := readNALU16(rec, pos)
+		if err != nil {
+			return c, fmt.Errorf("pps %d: %w", i, err)
+		}
+		if c.PPS == nil {
+			c.PPS = nalu
+		}
+		pos = next
+	}
+	return c, nil
+}
+
+// parseHVCC: 22 bytes of header (lengthSizeMinusOne in the low bits of
+// byte 21), numOfArrays, then per array: type, count16, {len16, nalu}...
+func parseHVCC(rec []byte) (VideoConfig, error) {
+	const header = 22
+	var c VideoConfig
+	if len(rec) < header+1 {
+		return c, fmt.Errorf("record of %d bytes: too short", len(rec))
+	}
+	if rec[0] != 1 {
+		return c, fmt.Errorf("record version %d: not 1", rec[0])
+	}
+	c.LengthSize = int(rec[21]&3) + 1
+	nArrays := int(rec[header])
+	pos := header + 1
+	for i := 0; i < nArrays; i++ {
+		if pos+3 > len(rec) {
+			return c, fmt.Errorf("nal unit array %d: truncated", i)
+		}
+		typ := rec[pos] & 0x3F
+		n := int(binary.BigEndian.Uint16(rec[pos+1:]))
+		pos += 3
+		for j := 0; j < n; j++ {
+			nalu, next, err := readNALU16(rec, pos)
+			if err != nil {
+				return c, fmt.Errorf("nal unit array %d, unit %d: %w", i, j, err)
+			}
+			switch {
+			case typ == 32 && c.VPS == nil: // VPS_NUT
+				c.VPS = nalu
+			case typ == 33 && c.SPS == nil: // SPS_NUT
+				c.SPS = nalu
+			case typ == 34 && c.PPS == nil: // PPS_NUT
+				c.PPS = nalu
+			}
+			pos = next
+		}
+	}
+	if c.SPS == nil {
+		return c, fmt.Errorf("record has no SPS")
+	}
+	return c, nil
+}
+
+// readNALU16 reads a 16-bit length-prefixed NAL unit at rec[pos:].
+func readNALU16(rec []byte, pos int) (nalu []byte, next int, err error) {
+	if pos+2 > len(rec) {
+		return nil, 0, fmt.Errorf("length truncated")
+	}
+	n := int(binary.BigEndian.Uint16(rec[pos:]))
+	pos += 2
+	if n == 0 || pos+n > len(rec) {
+		return nil, 0, fmt.Errorf("nal unit of %d bytes: %d left in record", n, len(rec)-pos)
+	}
+	return rec[pos : pos+n], pos + n, nil
+}
