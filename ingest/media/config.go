@@ -113,6 +113,42 @@ func parseHVCC(rec []byte) (VideoConfig, error) {
 	return c, nil
 }
 
+// AVCConfig builds an AVCDecoderConfigurationRecord (ISO 14496-15
+// 5.3.3.1) for 4-byte NAL unit lengths from the SPSs and PPSs, profile
+// and level taken from the first SPS.
+func AVCConfig(sps, pps [][]byte) ([]byte, error) {
+	if len(sps) == 0 || len(pps) == 0 || len(sps[0]) < 4 || len(sps) > 31 || len(pps) > 255 {
+		return nil, fmt.Errorf("need 1-31 SPS and 1-255 PPS, got %d and %d", len(sps), len(pps))
+	}
+	size := 7
+	for _, sets := range [][][]byte{sps, pps} {
+		for _, n := range sets {
+			if len(n) == 0 || len(n) > 0xffff {
+				return nil, fmt.Errorf("parameter set of %d bytes", len(n))
+			}
+			size += 2 + len(n)
+		}
+	}
+	rec := make([]byte, 0, size)
+	rec = append(rec,
+		1,                   // configurationVersion
+		sps[0][1],           // AVCProfileIndication
+		sps[0][2],           // profile_compatibility
+		sps[0][3],           // AVCLevelIndication
+		0xFC|3,              // lengthSizeMinusOne: 4-byte lengths
+		0xE0|byte(len(sps))) // numOfSequenceParameterSets
+	for _, n := range sps {
+		rec = binary.BigEndian.AppendUint16(rec, uint16(len(n)))
+		rec = append(rec, n...)
+	}
+	rec = append(rec, byte(len(pps)))
+	for _, n := range pps {
+		rec = binary.BigEndian.AppendUint16(rec, uint16(len(n)))
+		rec = append(rec, n...)
+	}
+	return rec, nil
+}
+
 // readNALU16 reads a 16-bit length-prefixed NAL unit at rec[pos:].
 func readNALU16(rec []byte, pos int) (nalu []byte, next int, err error) {
 	if pos+2 > len(rec) {

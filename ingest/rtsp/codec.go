@@ -17,23 +17,13 @@ import (
 // errUnsupported marks a track whose codec Podium does not carry over RTSP.
 var errUnsupported = errors.New("codec not supported over rtsp")
 
-// avcConfig builds an AVCDecoderConfigurationRecord (ISO 14496-15
-// 5.3.3.1) from one SPS and one PPS.
+// avcConfig builds an AVCDecoderConfigurationRecord from one SPS and one PPS.
 func avcConfig(sps, pps []byte) ([]byte, error) {
-	if len(sps) < 4 || len(pps) == 0 {
-		return nil, fmt.Errorf("avc config: sps of %d bytes, pps of %d", len(sps), len(pps))
+	rec, err := media.AVCConfig([][]byte{sps}, [][]byte{pps})
+	if err != nil {
+		return nil, fmt.Errorf("avc config: %w", err)
 	}
-	if len(sps) > 0xffff || len(pps) > 0xffff {
-		return nil, errors.New("avc config: parameter set over 64 KiB")
-	}
-	b := make([]byte, 0, 11+len(sps)+len(pps))
-	b = append(b, 1, sps[1], sps[2], sps[3], 0xff, 0xe1)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(sps)))
-	b = append(b, sps...)
-	b = append(b, 1)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(pps)))
-	b = append(b, pps...)
-	return b, nil
+	return rec, nil
 }
 
 // hevcConfig builds an HEVCDecoderConfigurationRecord (ISO 14496-15

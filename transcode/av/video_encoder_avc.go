@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/podiumlive/podium/ingest/media"
 )
 
 // isAnnexB reports whether b starts with an Annex B start code.
@@ -80,25 +82,5 @@ func avcConfig(extra []byte) ([]byte, error) {
 			pps = append(pps, n)
 		}
 	}
-	if len(sps) == 0 || len(pps) == 0 || len(sps[0]) < 4 || len(sps) > 31 || len(pps) > 255 {
-		return nil, fmt.Errorf("need 1-31 SPS and 1-255 PPS, got %d and %d", len(sps), len(pps))
-	}
-	rec := []byte{
-		1,                     // configurationVersion
-		sps[0][1],             // AVCProfileIndication
-		sps[0][2],             // profile_compatibility
-		sps[0][3],             // AVCLevelIndication
-		0xFC | 3,              // lengthSizeMinusOne: 4-byte lengths
-		0xE0 | byte(len(sps)), // numOfSequenceParameterSets
-	}
-	for _, n := range sps {
-		rec = append(rec, byte(len(n)>>8), byte(len(n)))
-		rec = append(rec, n...)
-	}
-	rec = append(rec, byte(len(pps)))
-	for _, n := range pps {
-		rec = append(rec, byte(len(n)>>8), byte(len(n)))
-		rec = append(rec, n...)
-	}
-	return rec, nil
+	return media.AVCConfig(sps, pps)
 }
