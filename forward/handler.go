@@ -16,6 +16,12 @@ import (
 	rtmpproto "github.com/podiumlive/podium/rtmp"
 )
 
+// maxLag is how far behind live a slave may fall before it skips to the
+// next keyframe (stream.Reader.SetMaxLag): a slave on a slow link gets a
+// recent picture, not an ever older one, and the skipped packets count as
+// drops.
+const maxLag = 3 * time.Second
+
 // errStreamEnded ends a handler: its stream was unpublished.
 var errStreamEnded = errors.New("stream ended")
 
@@ -275,6 +281,7 @@ func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Read
 	sink := sess.Sink()
 	defer func() { h.addWritten(sink.Written()) }()
 	h.setSink(sink)
+	r.SetMaxLag(maxLag)
 	r.SetDirect(sink.Direct)
 	defer r.SetDirect(nil)
 	var (
@@ -283,7 +290,6 @@ func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Read
 	)
 	for {
 		batch, err = r.ReadBatch(rctx, batch[:0])
-		batch = h.skipLag(batch)
 		m, ver := r.Metadata()
 		werr := sink.WriteBatch(batch, m, ver)
 		clear(batch)
@@ -309,46 +315,4 @@ func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Read
 			return err
 		}
 	}
-}
-
-// maxLag is how far behind live a slave may fall before its handler skips
-// to the newest keyframe it holds: a slave on a slow link gets a recent
-// picture, not an ever older one, and the skipped packets count as drops.
-const maxLag = 3 * time.Second
-
-// skipLag drops the start of batch when batch spans more than maxLag:
-// everything before its last video keyframe (audio-only: everything
-// older than a second before its end).
-func (h *handler) skipLag(batch []media.Packet) []media.Packet {
-	if len(batch) < 2 || batch[len(batch)-1].DTS-batch[0].DTS <= maxLag {
-		return batch
-	}
-	cut := -1
-	for i := len(batch) - 1; i > 0; i-- {
-		if batch[i].Track.Kind == media.KindVideo && batch[i].Key {
-			cut = i
-			break
-		}
-	}
-	if cut < 0 {
-		end := batch[len(batch)-1].DTS
-		for i := range batch {
-			if batch[i].Track.Kind == media.KindVideo {
-				return batch // video without a keyframe yet: no clean cut
-			}
-			if cut < 0 && end-batch[i].DTS <= time.Second {
-				cut = i
-			}
-		}
-	}
-	if cut <= 0 {
-		return batch
-	}
-	h.mu.Lock()
-	h.dropped += uint64(cut)
-	h.mu.Unlock()
-	h.log.Warn("slave is too slow, skipping to the newest keyframe",
-		"behind", (batch[len(batch)-1].DTS - batch[0].DTS).Round(time.Millisecond), "dropped", cut)
-	clear(batch[:cut])
-	return batch[cut:]
 }

@@ -151,6 +151,25 @@ func TestQueueBytesBound(t *testing.T) {
 	require.Positive(t, r.Stats().Dropped)
 }
 
+// TestMaxLag: a reader whose queue spans more than its max lag loses the
+// backlog and resumes at the next keyframe, the drops counted.
+func TestMaxLag(t *testing.T) {
+	h := NewHub(DefaultOptions(), nil)
+	pub, _ := h.Publish(key("s1"), ClientInfo{})
+	r, _ := h.Subscribe(context.Background(), key("s1"), ClientInfo{}, 0)
+	r.SetMaxLag(time.Second)
+	// 2 s of video (40 ms frames), a keyframe every 10 frames, not read.
+	for i := range 50 {
+		pub.WritePacket(vpkt(i, i%10 == 0))
+	}
+	pub.Close()
+	got, err := r.ReadBatch(context.Background(), nil)
+	require.NoError(t, err)
+	require.True(t, got[0].IsVideoKey(), "resumes on a keyframe")
+	require.LessOrEqual(t, got[len(got)-1].DTS-got[0].DTS, time.Second, "never more than the max lag behind")
+	require.Equal(t, uint64(50-len(got)), r.Stats().Dropped, "every lost packet is counted")
+}
+
 func TestLateJoinerStartsAtKeyframe(t *testing.T) {
 	for _, cache := range []bool{true, false} {
 		t.Run(map[bool]string{true: "gop-cache", false: "no-cache"}[cache], func(t *testing.T) {

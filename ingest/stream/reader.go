@@ -28,9 +28,10 @@ type Reader struct {
 	ring      []media.Packet
 	head, n   int
 	bytes     int
-	waitKey   bool // dropping until the next video keyframe
-	countWait bool // ...because of an overflow (counted as drops), not a fresh start
-	done      bool // the publisher left: drain, then io.EOF
+	maxLag    time.Duration // 0: none; else the queue's longest span of DTS
+	waitKey   bool          // dropping until the next video keyframe
+	countWait bool          // ...because of an overflow (counted as drops), not a fresh start
+	done      bool          // the publisher left: drain, then io.EOF
 	closed    bool
 	meta      media.Metadata
 	metaVer   uint64
@@ -79,7 +80,8 @@ func (r *Reader) push(p *media.Packet, hasVideo bool) {
 			return
 		}
 	}
-	if r.n == len(r.ring) || (r.n > 0 && r.bytes+len(p.Data) > opts.QueueBytes) {
+	if r.n == len(r.ring) || (r.n > 0 && (r.bytes+len(p.Data) > opts.QueueBytes ||
+		(r.maxLag > 0 && p.DTS-r.ring[r.head].DTS > r.maxLag))) {
 		// Too slow: lose the backlog, resume decodable at a keyframe.
 		lost := uint64(r.n)
 		r.clearLocked()
@@ -156,6 +158,16 @@ type DirectFunc func(p *media.Packet, meta media.Metadata, metaVer uint64) Direc
 func (r *Reader) SetDirect(fn DirectFunc) {
 	r.mu.Lock()
 	r.direct = fn
+	r.mu.Unlock()
+}
+
+// SetMaxLag bounds how far behind live the reader may fall: when its
+// queue would span more than d of media time, the backlog is dropped as
+// on overflow and the reader resumes at the next keyframe. 0 (the
+// default) bounds only the queue's packets and bytes.
+func (r *Reader) SetMaxLag(d time.Duration) {
+	r.mu.Lock()
+	r.maxLag = d
 	r.mu.Unlock()
 }
 
