@@ -29,7 +29,7 @@ type Settings struct {
 	Backend      string
 	HopLimit     int
 	// NoDelay sets TCP_NODELAY on the pushes (the vhost's tcp_nodelay); a
-	// change applies from each destination's next connection.
+	// reload that changes it applies to destinations started afterwards.
 	NoDelay bool
 }
 
@@ -69,8 +69,6 @@ type Options struct {
 	HookTimeout time.Duration
 	// ServerID is sent to the backend as server_id.
 	ServerID string
-	// NoDelay is set per stream from its vhost's Settings.NoDelay.
-	NoDelay bool
 }
 
 // backoff is the reconnect (and hook retry) schedule: ±25% jitter.

@@ -320,7 +320,7 @@ func TestNoDelayFromVhost(t *testing.T) {
 		defer m.mu.Unlock()
 		for _, fs := range m.streams {
 			for _, h := range fs.handlers {
-				return h.opts.NoDelay
+				return h.noDelay
 			}
 		}
 		return false

@@ -34,7 +34,9 @@ type handler struct {
 	dest string // url with its secrets hidden: for logs, errors and stats
 	opts Options
 	log  *slog.Logger
-	gone <-chan struct{} // closed when the stream is unpublished
+	// noDelay is the vhost's tcp_nodelay when the handler started.
+	noDelay bool
+	gone    <-chan struct{} // closed when the stream is unpublished
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -227,7 +229,7 @@ func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration,
 		ConnectTimeout: h.opts.ConnectTimeout,
 		WriteTimeout:   h.opts.WriteTimeout,
 		SendBuffer:     h.opts.SendBuffer,
-		NoDelay:        h.opts.NoDelay,
+		NoDelay:        h.noDelay,
 	})
 	if err != nil {
 		h.setReader(nil)

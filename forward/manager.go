@@ -156,9 +156,8 @@ func (m *Manager) applyLocked(fs *fwdStream, urls []string, inEvent bool) {
 			first = r
 		}
 		ctx, cancel := context.WithCancel(m.ctx)
-		opts := m.opts
-		opts.NoDelay = fs.set.NoDelay
-		h := newHandler(m.hub, fs.st, u, fs.gone, opts, fs.log)
+		h := newHandler(m.hub, fs.st, u, fs.gone, m.opts, fs.log)
+		h.noDelay = fs.set.NoDelay
 		h.cancel = cancel
 		fs.handlers[u] = h
 		m.wg.Add(1)
