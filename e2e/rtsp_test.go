@@ -16,29 +16,6 @@ import (
 	"github.com/podiumlive/podium/ingest/rtsp/rtsptest"
 )
 
-// rtspPort finds a free TCP port whose even/odd UDP pair (the RTP/RTCP
-// ports Podium derives from listen.rtsp) is free too.
-func rtspPort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		p := freePort(t)
-		ok := true
-		for _, u := range []int{p &^ 1, p&^1 + 1} {
-			pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", u))
-			if err != nil {
-				ok = false
-				break
-			}
-			pc.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free rtsp port")
-	return 0
-}
-
 // alawFixture is H.264 320x240 25 fps (GOP 1 s) + G.711 A-law 8 kHz mono.
 func alawFixture(t testing.TB) string {
 	return fixture(t, "h264-alaw",
@@ -105,7 +82,7 @@ func TestRTSPPullSurvivesCameraRestart(t *testing.T) {
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
 			file := alawFixture(t)
-			aRTMP, aHTTP, aRTSP := freePort(t), freePort(t), rtspPort(t)
+			aRTMP, aHTTP, aRTSP := freePort(t), freePort(t), rtsptest.Port(t)
 			aCfg := "hwaccel: {prefer: [none]}\nvhosts: [{name: __defaultVhost__}]\n"
 			a := startPodiumPorts(t, aRTMP, aHTTP, aRTSP, aCfg)
 			url := fmt.Sprintf("rtsp://127.0.0.1:%d/live/cam1", aRTSP)
@@ -146,7 +123,7 @@ func TestRTSPPullSurvivesCameraRestart(t *testing.T) {
 
 // An RTSP publish plays over RTMP; an RTMP publish plays over RTSP.
 func TestRTSPAndRTMPCrossPlay(t *testing.T) {
-	rtsp := rtspPort(t)
+	rtsp := rtsptest.Port(t)
 	p := startPodiumPorts(t, freePort(t), freePort(t), rtsp, "hwaccel: {prefer: [none]}\nrtmp: {play_wait: 15s}\nvhosts: [{name: __defaultVhost__}, {name: other}]\n")
 	publishRTSP(t, alawFixture(t), fmt.Sprintf("rtsp://127.0.0.1:%d/live/in", rtsp), "tcp")
 	res := probeUntil(t, p.RTMPURL("live/in"), 20*time.Second, "video", "audio")
@@ -173,7 +150,7 @@ func TestRTSPGarbage(t *testing.T) {
 		return []byte("RTSP/1.0 200 OK\r\nCSeq: " + cseq + "\r\nContent-Type: application/sdp\r\nContent-Length: 300\r\n\r\n" +
 			"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H2")
 	})
-	rtsp := rtspPort(t)
+	rtsp := rtsptest.Port(t)
 	srcs := fmt.Sprintf(`sources:
   - {url: "rtsp://u:topsecret@%s/x", publish: cams/garbage, transport: tcp}
   - {url: "rtsp://u:topsecret@%s/x", publish: cams/truncated, transport: tcp}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,10 +19,19 @@ import (
 // callHook goes through hooks.Client: the SRS body, no redirects, a
 // bounded answer and time, and errors that never carry the hook's token.
 func TestCallHook(t *testing.T) {
-	var body map[string]any
+	// The handlers of requests the client gave up on (/huge, /hang) may
+	// still run while the next request is served.
+	var (
+		mu   sync.Mutex
+		body map[string]any
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &body)
+		var got map[string]any
+		_ = json.Unmarshal(b, &got)
+		mu.Lock()
+		body = got
+		mu.Unlock()
 		switch r.URL.Path {
 		case "/urls":
 			_, _ = io.WriteString(w, `{"code":0,"data":{"urls":["rtmp://a/live/s"]}}`)
@@ -42,9 +52,12 @@ func TestCallHook(t *testing.T) {
 	urls, err := callHook(context.Background(), c, srv.URL+"/urls?token=s3cret", ev)
 	require.NoError(t, err)
 	require.Equal(t, []string{"rtmp://a/live/s"}, urls)
-	require.Equal(t, "on_forward", body["action"])
-	require.Equal(t, "transcode", body["vhost"])
-	require.Equal(t, "?a=1", body["param"])
+	mu.Lock()
+	got := body
+	mu.Unlock()
+	require.Equal(t, "on_forward", got["action"])
+	require.Equal(t, "transcode", got["vhost"])
+	require.Equal(t, "?a=1", got["param"])
 
 	for path, want := range map[string]string{
 		"/redirect": "status 302", "/http": "not an rtmp:// URL", "/huge": "larger than", "/hang": "Timeout",

@@ -62,7 +62,11 @@ try {
   });
   const page = context.pages()[0] || await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error' && pageErrors.length < 50) pageErrors.push('console: ' + m.text()); });
+  page.on('console', (m) => {
+    if (m.type() !== 'error' || pageErrors.length >= 50) return;
+    const at = m.location() && m.location().url;
+    pageErrors.push('console: ' + m.text() + (at ? ' (' + at + ')' : ''));
+  });
 
   // Log in through the form, as a person would.
   await page.goto(base + '/', { timeout: 30000 });

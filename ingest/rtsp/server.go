@@ -75,6 +75,14 @@ type Server struct {
 	cancel  context.CancelFunc
 	started bool
 
+	// setupMu orders the part of a play SETUP that gortsplib runs after
+	// OnSetup: it writes the session's transport and medias there while
+	// a UDP SETUP of another session reads those of every reader of the
+	// stream, with no lock of its own (v4.16.2 and upstream). OnSetup
+	// takes it once it has a stream to return, OnResponse gives it back:
+	// a short in-memory stretch, never a hook call.
+	setupMu sync.Mutex
+
 	mu       sync.Mutex
 	plays    map[stream.Key]*playStream
 	sessions map[*gortsplib.ServerSession]*session
@@ -96,6 +104,7 @@ type connState struct {
 	session  bool   // it carried a session, which logs its own end
 	sess     *session
 	allowed  map[stream.Key]bool
+	setup    bool // it holds Server.setupMu until its SETUP's response
 }
 
 // NewServer makes a server; Listen binds it, Serve runs it.
@@ -260,7 +269,11 @@ func (s *Server) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
 	s.mu.Lock()
 	cs := s.conns[ctx.Conn]
 	delete(s.conns, ctx.Conn)
+	held := cs != nil && cs.setup // OnResponse runs first; never left held
 	s.mu.Unlock()
+	if held {
+		s.setupMu.Unlock()
+	}
 	if cs == nil {
 		return
 	}
@@ -425,7 +438,31 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if ss := s.session(ctx.Session); ss != nil {
 		ss.setPlay(ps, key, accessRequest(ctx.Conn, ctx.Request, key, rawQuery(req)), req.Redacted())
 	}
+	s.setupMu.Lock()
+	s.mu.Lock()
+	if cs := s.conns[ctx.Conn]; cs != nil {
+		cs.setup = true
+	} else {
+		s.setupMu.Unlock() // no OnResponse will find it
+	}
+	s.mu.Unlock()
 	return &base.Response{StatusCode: base.StatusOK}, ps.stream, nil
+}
+
+// OnResponse implements gortsplib.ServerHandlerOnResponse: it is called
+// on the connection's goroutine after gortsplib has handled the request
+// and before it writes the response; a SETUP gives setupMu back here.
+func (s *Server) OnResponse(sc *gortsplib.ServerConn, _ *base.Response) {
+	s.mu.Lock()
+	cs := s.conns[sc]
+	held := cs != nil && cs.setup
+	if held {
+		cs.setup = false
+	}
+	s.mu.Unlock()
+	if held {
+		s.setupMu.Unlock()
+	}
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.

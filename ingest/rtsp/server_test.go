@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/ingest/rtsp/rtsptest"
 	"github.com/podiumlive/podium/ingest/stream"
 )
 
@@ -34,7 +36,9 @@ func startServer(t *testing.T, cfg ServerConfig) *testServer {
 	hub := stream.NewHub(stream.DefaultOptions(), nil)
 	t.Cleanup(hub.Close)
 	logs := &logBuffer{}
-	cfg.Addr = "127.0.0.1:0"
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
 	srv := NewServer(cfg, hub, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, srv.Listen())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -85,6 +89,48 @@ func playOnce(t *testing.T, url string) {
 			seen[m] = true
 		case <-timeout:
 			t.Fatal("no packets of every media")
+		}
+	}
+}
+
+// Players over UDP and TCP that SETUP the same stream at once: gortsplib
+// (v4.16.2 and its newest source) reads every reader's transport and
+// medias in a UDP SETUP while another session writes its own in its
+// next SETUP, without a lock; the server orders SETUPs (setupMu). Under
+// -race this test fails without that.
+func TestServerConcurrentSetups(t *testing.T) {
+	ts := startServer(t, ServerConfig{Addr: fmt.Sprintf("127.0.0.1:%d", rtsptest.Port(t))})
+	require.True(t, ts.srv.udp, "rtp over udp offered")
+	key := stream.Key{Vhost: "__defaultVhost__", App: "live", Name: "keep"}
+	testPublisher(t, ts.hub, key)
+	u, err := base.ParseURL("rtsp://" + ts.addr + "/live/keep")
+	require.NoError(t, err)
+	setup := func(tr gortsplib.Transport) error {
+		c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tr, ReadTimeout: 5 * time.Second}
+		if err := c.Start2(); err != nil {
+			return err
+		}
+		defer c.Close()
+		desc, _, err := c.Describe(u)
+		if err != nil {
+			return err
+		}
+		if len(desc.Medias) != 2 {
+			return fmt.Errorf("%d medias", len(desc.Medias))
+		}
+		return c.SetupAll(desc.BaseURL, desc.Medias)
+	}
+	for range 10 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for _, tr := range []gortsplib.Transport{gortsplib.TransportUDP, gortsplib.TransportTCP, gortsplib.TransportUDP, gortsplib.TransportTCP} {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- setup(tr) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
 		}
 	}
 }

@@ -121,7 +121,8 @@
         td.appendChild(chip);
       }
     }
-    r.preview.hidden = !s.hls || !s.hls.url;
+    // Offered once the first segment is cut: before, the playlist is a 404.
+    r.preview.hidden = !s.hls || !s.hls.url || !s.hls.segments;
     r.kick.hidden = !s.publish.kickable;
     r.tr.classList.toggle('selected', open.has(s.id));
   }
