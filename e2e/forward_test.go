@@ -320,6 +320,7 @@ func TestForwardReloadOnSIGHUP(t *testing.T) {
 	a, _ := res.stream("audio")
 	require.Equal(t, "aac", a)
 	require.Contains(t, master.Logs.String(), "config reloaded")
+	require.NotContains(t, master.Logs.String(), "after a restart", "a forward change needs no restart")
 	require.Equal(t, 1, strings.Count(s1.Logs.String(), "rtmp publish"), "the unchanged destination was restarted")
 	require.Equal(t, 1, strings.Count(master.Logs.String(), "destination=\"rtmp://"+d1), "one session to the unchanged destination")
 }

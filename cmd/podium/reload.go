@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/podiumlive/podium/access"
@@ -15,9 +17,10 @@ import (
 // reloadOnHUP re-reads the config file on every SIGHUP until ctx ends. A
 // config that does not load or validate is logged and the running one
 // kept. Forward (restarting only the destinations whose config changed)
-// and access (lists, keys, hooks) apply a reload; other sections need a
-// restart.
-func reloadOnHUP(ctx context.Context, path string, fwd *forward.Manager, guard *access.Guard, log *slog.Logger) {
+// and access (lists, keys, hooks) apply a reload; every other changed key
+// (against running, the config Podium started with) is named in a
+// warning: it needs a restart, and is not silently dropped.
+func reloadOnHUP(ctx context.Context, path string, running *configs.Config, fwd *forward.Manager, guard *access.Guard, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -39,5 +42,24 @@ func reloadOnHUP(ctx context.Context, path string, fwd *forward.Manager, guard *
 		fwd.Reload(forward.SettingsFrom(cfg))
 		guard.Reload(cfg)
 		log.Info("config reloaded", "path", path, "applied", "forward, access")
+		if keys := needRestart(running, cfg); len(keys) > 0 {
+			log.Warn("config reload: these changes take effect after a restart", "keys", strings.Join(keys, ", "))
+		}
 	}
+}
+
+// reloaded matches the keys a reload applies: a vhost's forward, security
+// and hooks.
+var reloaded = regexp.MustCompile(`^vhosts\[[^\]]*\]\.(forward|security|hooks)(\.|$)`)
+
+// needRestart is what changed from running to cfg that a reload does not
+// apply.
+func needRestart(running, cfg *configs.Config) []string {
+	var out []string
+	for _, k := range configs.Changed(running, cfg) {
+		if !reloaded.MatchString(k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -162,7 +162,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 		return err
 	}
 	routes.ui = dash.Handler()
-	go reloadOnHUP(runCtx, path, fwd, guard, log.With("component", "config"))
+	go reloadOnHUP(runCtx, path, cfg, fwd, guard, log.With("component", "config"))
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Add(3)
