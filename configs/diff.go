@@ -19,16 +19,11 @@ func Changed(old, new *Config) []string {
 	var out []string
 	a, b := plain(old), plain(new)
 	for _, k := range keys(a, b) {
-		switch k {
-		case "vhosts":
+		if k == "vhosts" {
 			out = append(out, changedVhosts(old.Vhosts, new.Vhosts)...)
-		case "sources":
-			if !reflect.DeepEqual(a[k], b[k]) {
-				out = append(out, k)
-			}
-		default:
-			out = diffValue(out, k, a[k], b[k])
+			continue
 		}
+		out = diffValue(out, k, a[k], b[k]) // a list (sources) is one value
 	}
 	sort.Strings(out)
 	return out

@@ -93,20 +93,6 @@ type Server struct {
 	badPackets atomic.Uint64
 }
 
-// connState is what the server tracks per connection.
-type connState struct {
-	remote   string
-	start    time.Time
-	setups   int
-	requests int
-	window   time.Time
-	kill     string // why the server closed it (a flood, a limit)
-	session  bool   // it carried a session, which logs its own end
-	sess     *session
-	allowed  map[stream.Key]bool
-	setup    bool // it holds Server.setupMu until its SETUP's response
-}
-
 // NewServer makes a server; Listen binds it, Serve runs it.
 func NewServer(cfg ServerConfig, hub *stream.Hub, log *slog.Logger) *Server {
 	if cfg.PlayWait <= 0 {
@@ -255,95 +241,6 @@ func (s *Server) Stats() ServerStats {
 	return st
 }
 
-// OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.
-func (s *Server) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
-	cs := &connState{remote: ctx.Conn.NetConn().RemoteAddr().String(), start: time.Now(), window: time.Now()}
-	s.mu.Lock()
-	s.conns[ctx.Conn] = cs
-	s.mu.Unlock()
-}
-
-// OnConnClose implements gortsplib.ServerHandlerOnConnClose: the
-// connection's one log line (a session logs its own).
-func (s *Server) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
-	s.mu.Lock()
-	cs := s.conns[ctx.Conn]
-	delete(s.conns, ctx.Conn)
-	held := cs != nil && cs.setup // OnResponse runs first; never left held
-	s.mu.Unlock()
-	if held {
-		s.setupMu.Unlock()
-	}
-	if cs == nil {
-		return
-	}
-	d := time.Since(cs.start).Round(time.Millisecond)
-	log := s.log.With("remote", cs.remote)
-	cerr := ctx.Error
-	if ic, ok := ctx.Conn.NetConn().(*idleConn); ok {
-		if to := ic.idleTimeout(); to > 0 {
-			cerr = fmt.Errorf("no complete request within %s", to)
-		}
-	}
-	if cs.sess != nil && !benign(cerr) {
-		// true: its session logs the reason; false: it already logged its end.
-		cs.session = cs.sess.connFailed(cerr)
-	}
-	switch {
-	case cs.kill != "" && cs.session:
-		log.Debug("rtsp connection closed", "reason", cs.kill, "after", d) // the session logs it
-	case cs.kill != "":
-		s.rejected.Add(1)
-		log.Warn("rtsp connection rejected", "reason", cs.kill, "after", d)
-	case !benign(cerr) && !cs.session:
-		s.rejected.Add(1)
-		log.Warn("rtsp connection rejected", "reason", cerr.Error(), "after", d)
-	case cs.session:
-		log.Debug("rtsp connection closed", "reason", reason(cerr), "after", d)
-	default:
-		log.Info("rtsp connection closed", "reason", reason(cerr), "after", d)
-	}
-}
-
-// OnRequest implements gortsplib.ServerHandlerOnRequest: floods of
-// requests or SETUPs close the connection.
-func (s *Server) OnRequest(sc *gortsplib.ServerConn, req *base.Request) {
-	s.mu.Lock()
-	cs := s.conns[sc]
-	kill := false
-	if cs != nil && cs.kill == "" {
-		now := time.Now()
-		if now.Sub(cs.window) > 10*time.Second {
-			cs.window, cs.requests = now, 0
-		}
-		cs.requests++
-		if req.Method == base.Setup {
-			cs.setups++
-		}
-		switch {
-		case cs.setups > s.cfg.MaxSetups:
-			cs.kill = fmt.Sprintf("setup flood: more than %d SETUP requests", s.cfg.MaxSetups)
-		case cs.requests > s.cfg.MaxRequests:
-			cs.kill = fmt.Sprintf("request flood: more than %d requests in 10s", s.cfg.MaxRequests)
-		}
-		kill = cs.kill != ""
-	}
-	why := ""
-	if cs != nil {
-		why = cs.kill
-	}
-	s.mu.Unlock()
-	if kill {
-		if x := sc.Session(); x != nil {
-			if ss := s.session(x); ss != nil {
-				ss.setWhy(why)
-			}
-			x.Close()
-		}
-		sc.Close()
-	}
-}
-
 // OnSessionOpen implements gortsplib.ServerHandlerOnSessionOpen.
 func (s *Server) OnSessionOpen(ctx *gortsplib.ServerHandlerOnSessionOpenCtx) {
 	ss := &session{srv: s, ss: ctx.Session, remote: ctx.Conn.NetConn().RemoteAddr().String(), start: time.Now()}
@@ -370,20 +267,6 @@ func (s *Server) session(x *gortsplib.ServerSession) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions[x]
-}
-
-func (s *Server) conn(sc *gortsplib.ServerConn) *connState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conns[sc]
-}
-
-// establish relaxes the idle timeout of the connection: it plays or
-// records now.
-func establish(sc *gortsplib.ServerConn) {
-	if c, ok := sc.NetConn().(*idleConn); ok {
-		c.established.Store(true)
-	}
 }
 
 func (s *Server) host(r *base.Request) string {
@@ -438,31 +321,8 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if ss := s.session(ctx.Session); ss != nil {
 		ss.setPlay(ps, key, accessRequest(ctx.Conn, ctx.Request, key, rawQuery(req)), req.Redacted())
 	}
-	s.setupMu.Lock()
-	s.mu.Lock()
-	if cs := s.conns[ctx.Conn]; cs != nil {
-		cs.setup = true
-	} else {
-		s.setupMu.Unlock() // no OnResponse will find it
-	}
-	s.mu.Unlock()
+	s.holdSetup(ctx.Conn)
 	return &base.Response{StatusCode: base.StatusOK}, ps.stream, nil
-}
-
-// OnResponse implements gortsplib.ServerHandlerOnResponse: it is called
-// on the connection's goroutine after gortsplib has handled the request
-// and before it writes the response; a SETUP gives setupMu back here.
-func (s *Server) OnResponse(sc *gortsplib.ServerConn, _ *base.Response) {
-	s.mu.Lock()
-	cs := s.conns[sc]
-	held := cs != nil && cs.setup
-	if held {
-		cs.setup = false
-	}
-	s.mu.Unlock()
-	if held {
-		s.setupMu.Unlock()
-	}
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
