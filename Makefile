@@ -38,10 +38,7 @@ test: deps browser-deps ## format check, vet + architecture fences, every test w
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 fuzz: ## run every fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME=2m)
-	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
-	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg > /tmp/podium-fuzz.out 2>&1 || { cat /tmp/podium-fuzz.out; exit 1; }; \
-	done
+	@bash scripts/fuzz.sh "$(GO)" "$(FUZZTIME)" $(FUZZ_TARGETS)
 
 bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/README.md
 	$(GO) run ./bench/relay -podium bin/podium
