@@ -71,7 +71,8 @@ func (d *Demuxer) Audio(ts uint32, body []byte) (pkt media.Packet, ok bool, err 
 			return pkt, false, err
 		}
 		if d.audio == nil || !sameAudio(d.audio, &t) {
-			d.audio = &t
+			nt := t // only a new track goes to the heap, not every frame's t
+			d.audio = &nt
 		}
 		data = body[1:]
 	}

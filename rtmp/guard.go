@@ -112,12 +112,18 @@ func (g *GuardConn) Read(p []byte) (int, error) {
 	n, err := g.Conn.Read(p)
 	if n > 0 {
 		if verr := g.in.feed(p[:n]); verr != nil {
-			g.failed = verr
-			g.violation.Store(&verr)
-			return 0, verr
+			return 0, g.fail(verr)
 		}
 	}
 	return n, err
+}
+
+// fail records the violation. A function of its own: storing &verr inside
+// Read made the compiler move verr to the heap, an allocation per Read.
+func (g *GuardConn) fail(verr error) error {
+	g.failed = verr
+	g.violation.Store(&verr)
+	return verr
 }
 
 // Violation returns the first rule the peer broke, or nil.

@@ -82,3 +82,41 @@ func TestLimitsDefaults(t *testing.T) {
 	require.Equal(t, 0x7fffffff, l.MaxChunkSize)
 	require.Equal(t, 3, l.MaxAMFDepth)
 }
+
+// The inspector does not allocate on media (TestInspectorMediaDoesNotAllocate);
+// neither may the GuardConn around it: an escaping local there once cost an
+// allocation per Read, on every publisher's read path.
+func TestGuardConnReadDoesNotAllocate(t *testing.T) {
+	r := bytes.NewReader(nil)
+	g := NewGuardConn(&chunkConn{r: r}, Limits{})
+	r.Reset(publishSession())
+	buf := make([]byte, 4096)
+	for {
+		if _, err := g.Read(buf); err == io.EOF {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+	}
+	media := mediaStream()
+	allocs := testing.AllocsPerRun(10, func() {
+		r.Reset(media)
+		for {
+			if _, err := g.Read(buf); err != nil {
+				if err != io.EOF {
+					panic(err)
+				}
+				return
+			}
+		}
+	})
+	require.Zero(t, allocs)
+}
+
+// chunkConn reads from r in whatever sizes the caller asks for.
+type chunkConn struct {
+	trickleConn
+	r *bytes.Reader
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) { return c.r.Read(p) }

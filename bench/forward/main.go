@@ -56,7 +56,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "load time before the CPU window starts")
 	flag.DurationVar(&o.latency, "lat", 10*time.Second, "latency window per phase (after the CPU window, with the probes playing)")
 	flag.IntVar(&o.probes, "probes", 2, "streams per master whose forward hop is probed (on the first and the last destination)")
-	flag.StringVar(&o.perfOut, "perf", "", "if set and perf(1) exists: record podium with perf during the CPU window of the last phase into this file and print its top symbols (perf costs podium CPU: don't quote that phase's ratio)")
+	flag.StringVar(&o.perfOut, "perf", "", "if set and perf(1) exists: record podium (into this file) and nginx-rtmp (FILE.nginx) with perf during the CPU window of the last phase, print podium's top symbols and where each spends its CPU (perf costs both CPU: don't quote that phase's ratio)")
 	flag.Float64Var(&o.minShare, "min-share", 0.7, "fail if a destination received less than this share of the bytes the fixture's bitrate predicts for its session")
 	flag.BoolVar(&quick, "quick", false, "short windows (-d 8s -warmup 3s -lat 5s unless given): a smoke run, not numbers to quote")
 	harness.ParseFlags()
@@ -139,6 +139,10 @@ func run(ctx context.Context, o options) error {
 		}
 		printPhase(os.Stdout, o, ph)
 		ph.perf.Print()
+		if ph.perf != nil {
+			proc.PrintAccounts(os.Stdout, []string{"nginx-rtmp", "podium"}, []*proc.Perf{ph.nginxPerf, ph.perf},
+				o.duration.Seconds(), o.n*d, "stream·destination")
+		}
 		res.Phases = append(res.Phases, ph)
 	}
 	summary(os.Stdout, &res)
@@ -212,9 +216,19 @@ func runPhase(ctx context.Context, o options, fix fixture.File, dir string, d in
 		return ph, err
 	}
 
-	perf, err := proc.StartPerf(&sinks, pod.srv.Child.Cmd.Process.Pid, perfOut, o.duration)
+	perf, err := proc.StartPerf(&sinks, perfOut, o.duration, pod.srv.Child.Cmd.Process.Pid)
 	if err != nil {
 		return ph, err
+	}
+	if perf != nil {
+		// nginx-rtmp too, the same seconds: where each spends its CPU.
+		u, err := proc.GroupUsage(ngx.srv.Child.Cmd.Process.Pid)
+		if err != nil {
+			return ph, fmt.Errorf("nginx-rtmp: %w", err)
+		}
+		if ph.nginxPerf, err = proc.StartPerf(&sinks, perfOut+".nginx", o.duration, u.PIDs...); err != nil {
+			return ph, err
+		}
 	}
 
 	// The CPU window: both masters (and sinks) in the same seconds.
@@ -327,6 +341,7 @@ func runPhase(ctx context.Context, o options, fix fixture.File, dir string, d in
 		ph.Ratio = p / n
 	}
 	perf.Wait()
+	ph.nginxPerf.Wait()
 	ph.perf = perf
 	return ph, nil
 }

@@ -60,6 +60,7 @@ type phaseResult struct {
 	Ratio          float64      `json:"ratio_podium_nginx_cpu_per_stream_dest"`
 	failures       []string
 	perf           *proc.Perf // a perf recording of podium in this phase's window, or nil
+	nginxPerf      *proc.Perf // and of nginx-rtmp's master and worker, the same seconds
 }
 
 type result struct {

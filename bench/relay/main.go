@@ -47,7 +47,7 @@ func main() {
 	flag.IntVar(&o.m, "m", 2, "players per stream")
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "measurement window")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "load time before the window starts")
-	flag.StringVar(&o.perfOut, "perf", "", "if set and perf(1) exists: record podium with perf during the window into this file and print its top symbols (perf adds a little CPU to podium: don't quote that run's ratio)")
+	flag.StringVar(&o.perfOut, "perf", "", "if set and perf(1) exists: record podium (into this file) and nginx-rtmp (FILE.nginx) with perf during the window, print podium's top symbols and where each spends its CPU (perf adds CPU to both: don't quote that run's ratio)")
 	flag.Float64Var(&o.minShare, "min-share", 0.5, "fail if a player received less than this share of the expected bytes")
 	harness.ParseFlags()
 	harness.Main("relay", func(ctx context.Context) error { return run(ctx, o) })
@@ -137,9 +137,20 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// Perf (optional) over the same window.
-	perf, err := proc.StartPerf(&r.Group, pod.proc.Cmd.Process.Pid, o.perfOut, o.duration)
+	perf, err := proc.StartPerf(&r.Group, o.perfOut, o.duration, pod.proc.Cmd.Process.Pid)
 	if err != nil {
 		return err
+	}
+	var ngxPerf *proc.Perf
+	if perf != nil {
+		// nginx-rtmp too, the same seconds: where each spends its CPU.
+		u, err := proc.GroupUsage(ngx.proc.Cmd.Process.Pid)
+		if err != nil {
+			return fmt.Errorf("nginx-rtmp: %w", err)
+		}
+		if ngxPerf, err = proc.StartPerf(&r.Group, o.perfOut+".nginx", o.duration, u.PIDs...); err != nil {
+			return err
+		}
 	}
 
 	// The window: snapshot, sample RSS and liveness every second, snapshot.
@@ -184,6 +195,9 @@ func run(ctx context.Context, o options) error {
 
 	res := report(os.Stdout, o, servers, fix, win.Seconds, proc.ClockTicks(), win.MachineBusyPct)
 	perf.Print()
+	if perf != nil {
+		proc.PrintAccounts(os.Stdout, []string{"nginx-rtmp", "podium"}, []*proc.Perf{ngxPerf, perf}, o.duration.Seconds(), o.n, "stream")
+	}
 	return harness.Failed("relay", res.failures)
 }
 

@@ -226,7 +226,7 @@ vhosts:
 		return err
 	}
 
-	perf, err := proc.StartPerf(&r.Group, pod.proc.Cmd.Process.Pid, o.perfOut, o.duration)
+	perf, err := proc.StartPerf(&r.Group, o.perfOut, o.duration, pod.proc.Cmd.Process.Pid)
 	if err != nil {
 		return err
 	}

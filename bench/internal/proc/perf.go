@@ -16,10 +16,13 @@ type Perf struct {
 	out   string
 }
 
-// StartPerf records pid with perf into out for d, as a process of g. It
-// returns nil when out is empty, and nil with a warning when perf is not
-// installed: the bench then runs without a profile.
-func StartPerf(g *Group, pid int, out string, d time.Duration) (*Perf, error) {
+// PerfFreq is the sampling rate of StartPerf's recordings, in Hz.
+const PerfFreq = 999
+
+// StartPerf records pids (call graphs, PerfFreq) into out for d, as a
+// process of g. It returns nil when out is empty, and nil with a warning
+// when perf is not installed: the bench then runs without a profile.
+func StartPerf(g *Group, out string, d time.Duration, pids ...int) (*Perf, error) {
 	if out == "" {
 		return nil, nil
 	}
@@ -27,7 +30,11 @@ func StartPerf(g *Group, pid int, out string, d time.Duration) (*Perf, error) {
 		slog.Warn("-perf: perf not installed, skipping the profile")
 		return nil, nil
 	}
-	cmd := exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(pid),
+	list := make([]string, len(pids))
+	for i, p := range pids {
+		list[i] = strconv.Itoa(p)
+	}
+	cmd := exec.Command("perf", "record", "-q", "-F", strconv.Itoa(PerfFreq), "-g", "-p", strings.Join(list, ","),
 		"-o", out, "--", "sleep", strconv.FormatFloat(d.Seconds(), 'f', 1, 64))
 	logs := NewTail(4096)
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -165,6 +165,7 @@ type Usage struct {
 	Ticks int64
 	RSS   int64 // bytes
 	Procs int
+	PIDs  []int
 }
 
 // GroupUsage sums /proc/PID/stat and /proc/PID/status over every process
@@ -206,6 +207,7 @@ func GroupUsage(pgid int) (Usage, error) {
 		u.Ticks += ut + st
 		u.RSS += VmRSS(pid)
 		u.Procs++
+		u.PIDs = append(u.PIDs, pid)
 	}
 	if u.Procs == 0 {
 		return u, fmt.Errorf("no live process in group %d", pgid)
