@@ -284,7 +284,7 @@ func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Read
 	defer func() { h.addWritten(sink.Written()) }()
 	h.setSink(sink)
 	r.SetMaxLag(maxLag)
-	r.SetDirect(sink.Direct)
+	sink.Attach(r)
 	defer r.SetDirect(nil)
 	var (
 		batch []media.Packet

@@ -6,6 +6,7 @@ import (
 
 	"github.com/podiumlive/podium/flv"
 	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/ingest/stream"
 )
 
 // Chunk stream ids and the message stream id Podium writes media on; the
@@ -98,33 +99,88 @@ func (w *PacketWriter) AppendMetadata(dst []byte, m media.Metadata, ver uint64) 
 // AppendPacket appends p, preceded by its track's sequence header when the
 // track is new to this peer. Packets of codecs FLV cannot carry are skipped.
 func (w *PacketWriter) AppendPacket(dst []byte, p *media.Packet) []byte {
+	return w.appendMessage(w.AppendConfig(dst, p), p)
+}
+
+// AppendConfig appends p's track's sequence header if the track is new to
+// this peer (what AppendPacket sends before p).
+func (w *PacketWriter) AppendConfig(dst []byte, p *media.Packet) []byte {
+	var cfg []byte
+	var ok bool
+	csid, typ := CsidVideo, uint8(TypeVideo)
+	switch p.Track.Kind {
+	case media.KindVideo:
+		if p.Track == w.video {
+			return dst
+		}
+		w.video = p.Track
+		cfg, ok = flv.VideoConfig(p.Track)
+	case media.KindAudio:
+		if p.Track == w.audio {
+			return dst
+		}
+		w.audio = p.Track
+		cfg, ok = flv.AudioConfig(p.Track)
+		csid, typ = CsidAudio, TypeAudio
+	}
+	if !ok {
+		return dst
+	}
+	return AppendMessage(dst, csid, typ, Timestamp(p.DTS), ChunkSize, nil, cfg)
+}
+
+// appendMessage appends p's own message: the same bytes for every peer.
+func (w *PacketWriter) appendMessage(dst []byte, p *media.Packet) []byte {
 	ts := Timestamp(p.DTS)
 	var err error
 	switch p.Track.Kind {
 	case media.KindVideo:
-		if p.Track != w.video {
-			w.video = p.Track
-			if cfg, ok := flv.VideoConfig(p.Track); ok {
-				dst = AppendMessage(dst, CsidVideo, TypeVideo, ts, ChunkSize, nil, cfg)
-			}
-		}
 		if w.scratch, err = flv.AppendVideo(w.scratch[:0], w.header(p)); err != nil {
 			return dst
 		}
 		return AppendMessage(dst, CsidVideo, TypeVideo, ts, ChunkSize, w.scratch, p.Data)
 	case media.KindAudio:
-		if p.Track != w.audio {
-			w.audio = p.Track
-			if cfg, ok := flv.AudioConfig(p.Track); ok {
-				dst = AppendMessage(dst, CsidAudio, TypeAudio, ts, ChunkSize, nil, cfg)
-			}
-		}
 		if w.scratch, err = flv.AppendAudio(w.scratch[:0], w.header(p)); err != nil {
 			return dst
 		}
 		return AppendMessage(dst, CsidAudio, TypeAudio, ts, ChunkSize, w.scratch, p.Data)
 	}
 	return dst
+}
+
+// PacketCache holds the last packet's message (appendMessage's bytes) for
+// every sink of one stream: chunked once, not once per player and slave,
+// as nginx-rtmp shares one chain among its subscribers. Only DirectFuncs
+// use it, and the hub calls those one at a time under the stream's lock.
+type PacketCache struct {
+	w     PacketWriter
+	key   media.Packet // holds key.Data: its address can't be reused while cached
+	valid bool
+	msg   []byte
+}
+
+type packetCacheKey struct{}
+
+// StreamPacketCache returns st's PacketCache.
+func StreamPacketCache(st *stream.Stream) *PacketCache {
+	return st.Shared(packetCacheKey{}, func() any { return new(PacketCache) }).(*PacketCache)
+}
+
+// message returns p's message bytes, valid until the next call. Two
+// packets with the same track, times, key flag and payload (the same
+// bytes in memory) have the same message, so they may share it.
+func (c *PacketCache) message(p *media.Packet) []byte {
+	k := &c.key
+	if c.valid && k.Track == p.Track && k.DTS == p.DTS && k.PTS == p.PTS && k.Key == p.Key &&
+		len(k.Data) == len(p.Data) && (len(p.Data) == 0 || &k.Data[0] == &p.Data[0]) {
+		return c.msg
+	}
+	if cap(c.msg) > 256<<10 {
+		c.msg = nil // a huge keyframe: don't keep its buffer for the whole stream
+	}
+	c.msg = c.w.appendMessage(c.msg[:0], p)
+	c.key, c.valid = *p, true
+	return c.msg
 }
 
 // header is p without its payload: the flv package then appends just the

@@ -307,7 +307,7 @@ func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) 
 	sink := rtmpproto.NewSink(c.nc, c.srv.cfg.WriteTimeout, false)
 	c.gate.sink.Store(sink)
 	_ = c.nc.SetWriteDeadline(time.Time{}) // drop lal's: the sink sets its own
-	r.SetDirect(sink.Direct)
+	sink.Attach(r)
 
 	var batch []media.Packet
 	for {

@@ -46,6 +46,9 @@ type Stream struct {
 	readers    []*Reader
 
 	in counters
+
+	sharedMu sync.Mutex
+	shared   map[any]any
 }
 
 func newStream(h *Hub, id uint64, key Key, info ClientInfo) *Stream {
@@ -117,6 +120,25 @@ func (s *Stream) removeReader(r *Reader) {
 }
 
 // Readers returns the current readers.
+// Shared returns the value the stream holds under key, made by mk on the
+// first call. Consumers of one stream share work through it (the RTMP
+// sinks share each packet's chunked encoding) without the hub knowing what
+// it is; it lives as long as the stream. DirectFuncs run one at a time,
+// under the stream's lock: a value only they use needs no lock of its own.
+func (s *Stream) Shared(key any, mk func() any) any {
+	s.sharedMu.Lock()
+	defer s.sharedMu.Unlock()
+	if v, ok := s.shared[key]; ok {
+		return v
+	}
+	if s.shared == nil {
+		s.shared = map[any]any{}
+	}
+	v := mk()
+	s.shared[key] = v
+	return v
+}
+
 func (s *Stream) Readers() []*Reader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
