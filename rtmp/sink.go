@@ -81,15 +81,17 @@ func (s *Sink) Direct(p *media.Packet, meta media.Metadata, ver uint64) stream.D
 		return stream.DirectPending // wake the player goroutine to end
 	}
 	s.buf = s.w.AppendMetadata(s.buf[:0], meta, ver)
-	out := s.buf
+	var out []byte
 	if s.shared == nil {
 		s.buf = s.w.AppendPacket(s.buf, p)
 		out = s.buf
-	} else if s.buf = s.w.AppendConfig(s.buf, p); len(s.buf) == 0 {
-		out = s.shared.message(p) // the common case: written as it is, no copy
 	} else {
-		s.buf = append(s.buf, s.shared.message(p)...)
-		out = s.buf
+		s.buf = s.w.AppendConfig(s.buf, p)
+		out = s.shared.message(p) // usually sent as it is: no copy
+		if len(s.buf) > 0 {
+			s.buf = append(s.buf, out...) // after metadata or a sequence header
+			out = s.buf
+		}
 	}
 	n, err := s.tryWrite(out)
 	s.written.Add(uint64(max(n, 0)))

@@ -473,3 +473,20 @@ func TestDemandWhenWaitingForMissingStream(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, demanded)
 }
+
+func TestShared(t *testing.T) {
+	h := NewHub(DefaultOptions(), nil)
+	pub, _ := h.Publish(key("s1"), ClientInfo{})
+	type k1 struct{}
+	type k2 struct{}
+	made := 0
+	mk := func() any { made++; return new(int) }
+	a := pub.Stream().Shared(k1{}, mk)
+	require.Same(t, a, pub.Stream().Shared(k1{}, mk), "one value per key and stream")
+	require.Equal(t, 1, made)
+	require.NotSame(t, a, pub.Stream().Shared(k2{}, mk))
+	pub.Close()
+	pub2, _ := h.Publish(key("s1"), ClientInfo{})
+	require.NotSame(t, a, pub2.Stream().Shared(k1{}, mk), "a new publish is a new stream")
+	require.Equal(t, 3, made)
+}

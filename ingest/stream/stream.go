@@ -119,12 +119,12 @@ func (s *Stream) removeReader(r *Reader) {
 	}
 }
 
-// Readers returns the current readers.
 // Shared returns the value the stream holds under key, made by mk on the
 // first call. Consumers of one stream share work through it (the RTMP
 // sinks share each packet's chunked encoding) without the hub knowing what
 // it is; it lives as long as the stream. DirectFuncs run one at a time,
-// under the stream's lock: a value only they use needs no lock of its own.
+// under the stream's lock (Reader.push): a value only they use needs no
+// lock of its own.
 func (s *Stream) Shared(key any, mk func() any) any {
 	s.sharedMu.Lock()
 	defer s.sharedMu.Unlock()
@@ -139,6 +139,7 @@ func (s *Stream) Shared(key any, mk func() any) any {
 	return v
 }
 
+// Readers returns the current readers.
 func (s *Stream) Readers() []*Reader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
