@@ -8,6 +8,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/internal/safe"
 )
 
 // videoSize checks an AVC or HEVC decoder configuration record and
@@ -21,27 +22,16 @@ func videoSize(codec media.Codec, rec []byte) (width, height int, err error) {
 	switch codec {
 	case media.CodecH264:
 		var s h264.SPS
-		if safely(func() error { return s.Unmarshal(vc.SPS) }) == nil {
+		if safe.Parse(func() error { return s.Unmarshal(vc.SPS) }) == nil {
 			width, height = s.Width(), s.Height()
 		}
 	case media.CodecH265:
 		var s h265.SPS
-		if safely(func() error { return s.Unmarshal(vc.SPS) }) == nil {
+		if safe.Parse(func() error { return s.Unmarshal(vc.SPS) }) == nil {
 			width, height = s.Width(), s.Height()
 		}
 	}
 	return width, height, nil
-}
-
-// safely runs a third-party parser of untrusted bytes, turning a panic into
-// an error: a malformed SPS must not take down the server.
-func safely(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("parser panic: %v", r)
-		}
-	}()
-	return f()
 }
 
 var aacRates = [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350}
@@ -53,7 +43,7 @@ var aacRates = [...]int{96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 
 // channelConfiguration.
 func parseAudioSpecificConfig(cfg []byte) (rate, channels int, err error) {
 	var c mpeg4audio.AudioSpecificConfig
-	if safely(func() error { return c.Unmarshal(cfg) }) == nil {
+	if safe.Parse(func() error { return c.Unmarshal(cfg) }) == nil {
 		rate, channels = c.SampleRate, c.ChannelCount
 		if c.ExtensionSampleRate != 0 {
 			rate = c.ExtensionSampleRate

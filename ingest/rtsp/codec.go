@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/internal/safe"
 )
 
 // errUnsupported marks a track whose codec Podium does not carry over RTSP.
@@ -78,7 +79,7 @@ func paramSets(codec media.Codec, rec []byte) ([3][]byte, error) {
 
 // videoSize reads the picture size from an SPS; 0x0 when it does not parse.
 func videoSize(codec media.Codec, sps []byte) (w, h int) {
-	_ = safely(func() error {
+	_ = safe.Parse(func() error {
 		switch codec {
 		case media.CodecH264:
 			var s h264.SPS
@@ -96,17 +97,6 @@ func videoSize(codec media.Codec, sps []byte) (w, h int) {
 		return nil
 	})
 	return w, h
-}
-
-// safely runs a third-party parser of untrusted bytes, turning a panic into
-// an error: a malformed packet must not take the server down.
-func safely(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("parser panic: %v", r)
-		}
-	}()
-	return f()
 }
 
 // trackFor maps an SDP format to the hub track a publisher writes; nil
@@ -222,7 +212,7 @@ func formatFor(t *media.Track, pt uint8) (format.Format, error) {
 		return f, nil
 	case media.CodecAAC:
 		var c mpeg4audio.AudioSpecificConfig
-		if err := safely(func() error { return c.Unmarshal(t.Config) }); err != nil {
+		if err := safe.Parse(func() error { return c.Unmarshal(t.Config) }); err != nil {
 			return nil, fmt.Errorf("aac config: %w", err)
 		}
 		return &format.MPEG4Audio{PayloadTyp: pt, ProfileLevelID: 1, Config: &c,

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/internal/safe"
 )
 
 // maxAccessUnit bounds one reassembled access unit: a camera that
@@ -92,7 +93,7 @@ func newDepacketizer(medi *description.Media, forma format.Format, tl *timeline)
 // only needs more packets is no error.
 func (d *depacketizer) handle(pkt *rtp.Packet, ntp time.Time, hasNTP bool, emit func(media.Packet)) error {
 	pts := d.clock.pts(pkt.Timestamp, ntp, hasNTP)
-	return safely(func() error { return d.decode(pkt, pts, emit) })
+	return safe.Parse(func() error { return d.decode(pkt, pts, emit) })
 }
 
 // samples is the decode of audio codecs whose RTP payload is whole frames
