@@ -3,8 +3,6 @@ package flv
 import (
 	"fmt"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/podiumlive/podium/ingest/media"
@@ -19,18 +17,7 @@ func videoSize(codec media.Codec, rec []byte) (width, height int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	switch codec {
-	case media.CodecH264:
-		var s h264.SPS
-		if safe.Parse(func() error { return s.Unmarshal(vc.SPS) }) == nil {
-			width, height = s.Width(), s.Height()
-		}
-	case media.CodecH265:
-		var s h265.SPS
-		if safe.Parse(func() error { return s.Unmarshal(vc.SPS) }) == nil {
-			width, height = s.Width(), s.Height()
-		}
-	}
+	width, height = media.VideoSize(codec, vc.SPS)
 	return width, height, nil
 }
 

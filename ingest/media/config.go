@@ -3,6 +3,11 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+
+	"github.com/podiumlive/podium/internal/safe"
 )
 
 // VideoConfig is what a video Track.Config holds for H.264 and H.265: the
@@ -41,33 +46,32 @@ func parseAVCC(rec []byte) (VideoConfig, error) {
 	if nSPS == 0 {
 		return c, fmt.Errorf("record has no SPS")
 	}
+	var err error
 	pos := 6
-	for i := 0; i < nSPS; i++ {
-		nalu, next, err := readNALU16(rec, pos)
-		if err != nil {
-			return c, fmt.Errorf("sps %d: %w", i, err)
-		}
-		if c.SPS == nil {
-			c.SPS = nalu
-		}
-		pos = next
+	if c.SPS, pos, err = firstOfSets(rec, pos, nSPS, "sps"); err != nil {
+		return c, err
 	}
 	if pos >= len(rec) {
 		return c, fmt.Errorf("record has no PPS count")
 	}
-	nPPS := int(rec[pos])
-	pos++
-	for i := 0; i < nPPS; i++ {
-		nalu, next, err := readNALU16(rec, pos)
+	c.PPS, _, err = firstOfSets(rec, pos+1, int(rec[pos]), "pps")
+	return c, err
+}
+
+// firstOfSets reads n 16-bit length-prefixed parameter sets at rec[pos:]
+// and returns the first (nil when n is 0) and the position after the last.
+func firstOfSets(rec []byte, pos, n int, what string) (first []byte, next int, err error) {
+	for i := 0; i < n; i++ {
+		nalu, after, err := readNALU16(rec, pos)
 		if err != nil {
-			return c, fmt.Errorf("pps %d: %w", i, err)
+			return nil, 0, fmt.Errorf("%s %d: %w", what, i, err)
 		}
-		if c.PPS == nil {
-			c.PPS = nalu
+		if first == nil {
+			first = nalu
 		}
-		pos = next
+		pos = after
 	}
-	return c, nil
+	return first, pos, nil
 }
 
 // parseHVCC: 22 bytes of header (lengthSizeMinusOne in the low bits of
@@ -111,6 +115,30 @@ func parseHVCC(rec []byte) (VideoConfig, error) {
 		return c, fmt.Errorf("record has no SPS")
 	}
 	return c, nil
+}
+
+// VideoSize reads the picture size from an H.264 or H.265 SPS; 0x0 when
+// it does not parse (mediacommon's parser runs under safe.Parse: a
+// malformed SPS from a publisher fails, it does not crash the server).
+func VideoSize(codec Codec, sps []byte) (width, height int) {
+	_ = safe.Parse(func() error {
+		switch codec {
+		case CodecH264:
+			var s h264.SPS
+			if err := s.Unmarshal(sps); err != nil {
+				return err
+			}
+			width, height = s.Width(), s.Height()
+		case CodecH265:
+			var s h265.SPS
+			if err := s.Unmarshal(sps); err != nil {
+				return err
+			}
+			width, height = s.Width(), s.Height()
+		}
+		return nil
+	})
+	return width, height
 }
 
 // AVCConfig builds an AVCDecoderConfigurationRecord (ISO 14496-15

@@ -44,3 +44,23 @@ func TestParseVideoConfig(t *testing.T) {
 		require.EqualError(t, err, tc.err, name)
 	}
 }
+
+func TestVideoSize(t *testing.T) {
+	sps := []byte{0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00,
+		0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58}
+	w, h := VideoSize(CodecH264, sps)
+	require.Equal(t, [2]int{1920, 1080}, [2]int{w, h})
+	for name, tc := range map[string]struct {
+		codec Codec
+		sps   []byte
+	}{
+		"truncated": {CodecH264, sps[:6]},
+		"empty":     {CodecH265, nil},
+		"garbage":   {CodecH265, []byte{0x42, 0x01, 0xff, 0xff, 0xff}},
+		"other":     {CodecVP9, sps},
+	} {
+		w, h := VideoSize(tc.codec, tc.sps)
+		require.Zero(t, w, name)
+		require.Zero(t, h, name)
+	}
+}

@@ -77,28 +77,6 @@ func paramSets(codec media.Codec, rec []byte) ([3][]byte, error) {
 	return [3][]byte{vc.VPS, vc.SPS, vc.PPS}, nil
 }
 
-// videoSize reads the picture size from an SPS; 0x0 when it does not parse.
-func videoSize(codec media.Codec, sps []byte) (w, h int) {
-	_ = safe.Parse(func() error {
-		switch codec {
-		case media.CodecH264:
-			var s h264.SPS
-			if err := s.Unmarshal(sps); err != nil {
-				return err
-			}
-			w, h = s.Width(), s.Height()
-		case media.CodecH265:
-			var s h265.SPS
-			if err := s.Unmarshal(sps); err != nil {
-				return err
-			}
-			w, h = s.Width(), s.Height()
-		}
-		return nil
-	})
-	return w, h
-}
-
 // trackFor maps an SDP format to the hub track a publisher writes; nil
 // with errUnsupported for codecs Podium does not carry. H.264/H.265 tracks
 // may lack Config until the parameter sets arrive in band.
@@ -109,7 +87,7 @@ func trackFor(f format.Format) (*media.Track, error) {
 		if sps, pps := f.SafeParams(); sps != nil && pps != nil {
 			if cfg, err := avcConfig(sps, pps); err == nil {
 				t.Config = cfg
-				t.Width, t.Height = videoSize(media.CodecH264, sps)
+				t.Width, t.Height = media.VideoSize(media.CodecH264, sps)
 			}
 		}
 		return t, nil
@@ -118,7 +96,7 @@ func trackFor(f format.Format) (*media.Track, error) {
 		if vps, sps, pps := f.SafeParams(); vps != nil && sps != nil && pps != nil {
 			if cfg, err := hevcConfig(vps, sps, pps); err == nil {
 				t.Config = cfg
-				t.Width, t.Height = videoSize(media.CodecH265, sps)
+				t.Width, t.Height = media.VideoSize(media.CodecH265, sps)
 			}
 		}
 		return t, nil

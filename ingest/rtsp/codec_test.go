@@ -37,7 +37,7 @@ func TestAVCConfigRoundTrip(t *testing.T) {
 	require.Nil(t, sets[0])
 	require.Equal(t, testSPS, sets[1])
 	require.Equal(t, testPPS, sets[2])
-	w, h := videoSize(media.CodecH264, testSPS)
+	w, h := media.VideoSize(media.CodecH264, testSPS)
 	require.Equal(t, 1920, w)
 	require.Equal(t, 1080, h)
 

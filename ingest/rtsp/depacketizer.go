@@ -302,7 +302,7 @@ func (d *depacketizer) initVideo(st *videoState, vc videoCodec) {
 			}
 			if set != nil && !bytes.Equal(n, *set) {
 				if k == naluSPS {
-					if w, _ := videoSize(vc.codec, n); w == 0 {
+					if w, _ := media.VideoSize(vc.codec, n); w == 0 {
 						return fmt.Errorf("%s: in-band sps does not parse", vc.name)
 					}
 				}
@@ -326,7 +326,7 @@ func (d *depacketizer) initVideo(st *videoState, vc videoCodec) {
 			if err != nil {
 				return err
 			}
-			w, h := videoSize(vc.codec, st.sps)
+			w, h := media.VideoSize(vc.codec, st.sps)
 			d.track = &media.Track{Kind: media.KindVideo, Codec: vc.codec, Config: cfg, Width: w, Height: h}
 		}
 		key := vc.randomAccess(keep)
