@@ -35,7 +35,7 @@ type Sink struct {
 
 	wmu     sync.Mutex
 	w       PacketWriter
-	shared  *PacketCache // the stream's, set by Attach; used by Direct only
+	shared  *PacketCache // the stream's, set by Attach; used by direct only
 	buf     []byte
 	pending []byte
 	acked   uint64 // TCP bytes_acked at the last progress check
@@ -67,12 +67,13 @@ func (s *Sink) Written() uint64 { return s.written.Load() }
 // Attach makes the sink r's DirectFunc, sharing each packet's encoding
 // with the stream's other sinks. Call it once, before r delivers packets.
 func (s *Sink) Attach(r *stream.Reader) {
-	s.shared = StreamPacketCache(r.Stream())
-	r.SetDirect(s.Direct)
+	s.shared = streamPacketCache(r.Stream())
+	r.SetDirect(s.direct)
 }
 
-// Direct is the stream.DirectFunc: called on the publisher's goroutine.
-func (s *Sink) Direct(p *media.Packet, meta media.Metadata, ver uint64) stream.DirectResult {
+// direct is the stream.DirectFunc: called on the publisher's goroutine,
+// under the stream's lock (which is what guards s.shared).
+func (s *Sink) direct(p *media.Packet, meta media.Metadata, ver uint64) stream.DirectResult {
 	if s.rc == nil || !s.wmu.TryLock() {
 		return stream.DirectRefused // lal is writing a control message: queue
 	}
@@ -80,18 +81,11 @@ func (s *Sink) Direct(p *media.Packet, meta media.Metadata, ver uint64) stream.D
 	if s.err != nil {
 		return stream.DirectPending // wake the player goroutine to end
 	}
-	s.buf = s.w.AppendMetadata(s.buf[:0], meta, ver)
-	var out []byte
-	if s.shared == nil {
-		s.buf = s.w.AppendPacket(s.buf, p)
+	s.buf = s.w.AppendConfig(s.w.AppendMetadata(s.buf[:0], meta, ver), p)
+	out := s.shared.message(p) // usually sent as it is: no copy
+	if len(s.buf) > 0 {
+		s.buf = append(s.buf, out...) // after metadata or a sequence header
 		out = s.buf
-	} else {
-		s.buf = s.w.AppendConfig(s.buf, p)
-		out = s.shared.message(p) // usually sent as it is: no copy
-		if len(s.buf) > 0 {
-			s.buf = append(s.buf, out...) // after metadata or a sequence header
-			out = s.buf
-		}
 	}
 	n, err := s.tryWrite(out)
 	s.written.Add(uint64(max(n, 0)))

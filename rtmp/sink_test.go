@@ -78,7 +78,7 @@ func TestSinksShareEachPacketsEncoding(t *testing.T) {
 
 	var w PacketWriter
 	want := w.AppendMetadata(nil, meta, 1)
-	cache := StreamPacketCache(pub.Stream())
+	cache := streamPacketCache(pub.Stream())
 	for _, p := range testPackets() {
 		want = w.AppendPacket(want, &p)
 		pub.WritePacket(p)

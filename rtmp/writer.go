@@ -161,8 +161,8 @@ type PacketCache struct {
 
 type packetCacheKey struct{}
 
-// StreamPacketCache returns st's PacketCache.
-func StreamPacketCache(st *stream.Stream) *PacketCache {
+// streamPacketCache returns st's PacketCache.
+func streamPacketCache(st *stream.Stream) *PacketCache {
 	return st.Shared(packetCacheKey{}, func() any { return new(PacketCache) }).(*PacketCache)
 }
 
