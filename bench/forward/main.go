@@ -139,10 +139,8 @@ func run(ctx context.Context, o options) error {
 		}
 		printPhase(os.Stdout, o, ph)
 		ph.perf.Print()
-		if ph.perf != nil {
-			proc.PrintAccounts(os.Stdout, []string{"nginx-rtmp", "podium"}, []*proc.Perf{ph.nginxPerf, ph.perf},
-				o.duration.Seconds(), o.n*d, "stream·destination")
-		}
+		proc.PrintAccounts(os.Stdout, []string{"nginx-rtmp", "podium"}, []*proc.Perf{ph.nginxPerf, ph.perf},
+			o.duration.Seconds(), o.n*d, "stream·destination")
 		res.Phases = append(res.Phases, ph)
 	}
 	summary(os.Stdout, &res)
@@ -216,20 +214,11 @@ func runPhase(ctx context.Context, o options, fix fixture.File, dir string, d in
 		return ph, err
 	}
 
-	perf, err := proc.StartPerf(&sinks, perfOut, o.duration, pod.srv.Child.Cmd.Process.Pid)
+	perf, ngxPerf, err := proc.StartPerfVsNginx(&sinks, perfOut, o.duration, pod.srv.Child.Cmd.Process.Pid, ngx.srv.Child.Cmd.Process.Pid)
 	if err != nil {
 		return ph, err
 	}
-	if perf != nil {
-		// nginx-rtmp too, the same seconds: where each spends its CPU.
-		u, err := proc.GroupUsage(ngx.srv.Child.Cmd.Process.Pid)
-		if err != nil {
-			return ph, fmt.Errorf("nginx-rtmp: %w", err)
-		}
-		if ph.nginxPerf, err = proc.StartPerf(&sinks, perfOut+".nginx", o.duration, u.PIDs...); err != nil {
-			return ph, err
-		}
-	}
+	ph.nginxPerf = ngxPerf
 
 	// The CPU window: both masters (and sinks) in the same seconds.
 	sample := func(first bool) error {

@@ -137,20 +137,9 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// Perf (optional) over the same window.
-	perf, err := proc.StartPerf(&r.Group, o.perfOut, o.duration, pod.proc.Cmd.Process.Pid)
+	perf, ngxPerf, err := proc.StartPerfVsNginx(&r.Group, o.perfOut, o.duration, pod.proc.Cmd.Process.Pid, ngx.proc.Cmd.Process.Pid)
 	if err != nil {
 		return err
-	}
-	var ngxPerf *proc.Perf
-	if perf != nil {
-		// nginx-rtmp too, the same seconds: where each spends its CPU.
-		u, err := proc.GroupUsage(ngx.proc.Cmd.Process.Pid)
-		if err != nil {
-			return fmt.Errorf("nginx-rtmp: %w", err)
-		}
-		if ngxPerf, err = proc.StartPerf(&r.Group, o.perfOut+".nginx", o.duration, u.PIDs...); err != nil {
-			return err
-		}
 	}
 
 	// The window: snapshot, sample RSS and liveness every second, snapshot.
@@ -195,9 +184,7 @@ func run(ctx context.Context, o options) error {
 
 	res := report(os.Stdout, o, servers, fix, win.Seconds, proc.ClockTicks(), win.MachineBusyPct)
 	perf.Print()
-	if perf != nil {
-		proc.PrintAccounts(os.Stdout, []string{"nginx-rtmp", "podium"}, []*proc.Perf{ngxPerf, perf}, o.duration.Seconds(), o.n, "stream")
-	}
+	proc.PrintAccounts(os.Stdout, []string{"nginx-rtmp", "podium"}, []*proc.Perf{ngxPerf, perf}, o.duration.Seconds(), o.n, "stream")
 	return harness.Failed("relay", res.failures)
 }
 

@@ -161,14 +161,18 @@ func (p *Perf) Account() (*Breakdown, error) {
 
 // PrintAccounts prints where each recorded server spent its CPU, by
 // category, in % of one core per unit (a stream, or a stream·destination),
-// and the difference of the last server from the first.
+// and the difference of the last server from the first. Nothing when a
+// recording is nil.
 func PrintAccounts(w io.Writer, names []string, perfs []*Perf, window float64, units int, unit string) {
 	var bs []*Breakdown
 	for i, p := range perfs {
 		b, err := p.Account()
-		if err != nil || b == nil {
+		if err != nil {
 			fmt.Fprintf(w, "\nno CPU accounting for %s: %v\n", names[i], err)
 			return
+		}
+		if b == nil {
+			return // not recorded (no -perf, or no perf installed)
 		}
 		bs = append(bs, b)
 	}

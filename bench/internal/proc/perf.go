@@ -45,6 +45,23 @@ func StartPerf(g *Group, out string, d time.Duration, pids ...int) (*Perf, error
 	return &Perf{child: c, out: out}, nil
 }
 
+// StartPerfVsNginx records podium (pid) into out and nginx-rtmp (every
+// process of group nginxGroup) into out+".nginx", over the same d, for
+// PrintAccounts. Both nil when out is empty or perf is not installed.
+func StartPerfVsNginx(g *Group, out string, d time.Duration, pid, nginxGroup int) (pod, ngx *Perf, err error) {
+	if pod, err = StartPerf(g, out, d, pid); err != nil || pod == nil {
+		return nil, nil, err
+	}
+	u, err := GroupUsage(nginxGroup)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nginx-rtmp: %w", err)
+	}
+	if ngx, err = StartPerf(g, out+".nginx", d, u.PIDs...); err != nil {
+		return nil, nil, err
+	}
+	return pod, ngx, nil
+}
+
 // Wait waits (15 s at most) for perf to write its recording.
 func (p *Perf) Wait() {
 	if p == nil {
