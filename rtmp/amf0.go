@@ -133,6 +133,11 @@ func walkAMF0(b []byte, stack []amfFrame, mode amfMode) (name []byte, err error)
 		case amfString, amfLongString:
 			n, hdr := 0, 2
 			if marker == amfLongString {
+				if mode == amfLal && depth > 0 {
+					// lal reads a long string only as a top-level value
+					// (ReadString), not inside an object or array.
+					return nil, fmt.Errorf("amf0: long string inside a container, unknown to lal")
+				}
 				hdr = 4
 			}
 			if len(b)-pos < hdr {

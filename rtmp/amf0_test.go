@@ -18,6 +18,7 @@ func TestWalkAMF0(t *testing.T) {
 		{"empty", nil, "", "", ""},
 		{"scalars", cat(amfStr("x"), amfNum(1), []byte{amfBoolean, 1, amfNull, amfUndefined}, long), "", "", "x"},
 		{"long string name", cat(long, amfNum(1)), "", "", "abc"},
+		{"long string in an object", amfObj(amfKey("k"), long), "", "unknown to lal", ""},
 		{"object", cat(amfStr("connect"), amfNum(1), amfObj(amfKey("app"), amfStr("live"), amfKey("n"), []byte{amfNull})), "", "", "connect"},
 		{"ecma array", cat(amfStr("onMetaData"), []byte{amfECMAArray, 0, 0, 0, 1}, amfKey("w"), amfNum(1), []byte{0, 0, amfObjectEnd}), "", "", "onMetaData"},
 		{"ecma array without end marker (lal)", cat([]byte{amfECMAArray, 0, 0, 0, 1}, amfKey("w"), amfNum(1)), "truncated", "", ""},
