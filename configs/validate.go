@@ -168,6 +168,9 @@ func (p *problems) vhosts(c *Config, names map[string]int) {
 		if v.Security != nil {
 			p.security(key+".security", v.Security)
 		}
+		if v.Cluster != nil {
+			p.cluster(key+".cluster", v.Cluster)
+		}
 	}
 }
 
