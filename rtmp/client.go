@@ -52,23 +52,26 @@ type clientSession struct {
 	err     error
 }
 
+// onAMF collects the command answers.
+func (s *clientSession) onAMF(typ uint8, body []byte) {
+	if typ != 20 {
+		return
+	}
+	c, err := flv.ParseCommand(body)
+	if err != nil {
+		s.err = fmt.Errorf("server command: %w", err)
+		return
+	}
+	if len(s.replies) < 64 {
+		s.replies = append(s.replies, c)
+	}
+}
+
 func newClientSession(conn net.Conn, lim Limits, write func([]byte) error) *clientSession {
 	s := &clientSession{conn: conn, write: write, in: newInspector(lim.withDefaults())}
 	s.in.st = stBasic
 	s.in.onControl = s.control
-	s.in.onAMF = func(typ uint8, body []byte) {
-		if typ != 20 {
-			return
-		}
-		c, err := flv.ParseCommand(body)
-		if err != nil {
-			s.err = fmt.Errorf("server command: %w", err)
-			return
-		}
-		if len(s.replies) < 64 {
-			s.replies = append(s.replies, c)
-		}
-	}
+	s.in.onAMF = s.onAMF
 	return s
 }
 

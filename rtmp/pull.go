@@ -26,6 +26,10 @@ type Pull struct {
 	s    *clientSession
 	msid uint32
 	url  string
+	// early holds the messages that came with the play's answer, before
+	// Run (nginx-rtmp sends the sequence headers at once).
+	early      []Message
+	earlyBytes int
 	// Redirects are the 302s followed to reach the server.
 	Redirects int
 }
@@ -150,6 +154,17 @@ func (p *Pull) open(t pushTarget, lim Limits) error {
 		return err
 	})
 	p.s.in.published = true // media may come once play is sent
+	p.s.in.onMedia = func(typ uint8, ts uint32, body []byte) error {
+		return p.keep(Message{Type: typ, Timestamp: ts, Payload: body})
+	}
+	onAMF := p.s.in.onAMF
+	p.s.in.onAMF = func(typ uint8, body []byte) {
+		if typ == TypeData {
+			_ = p.keep(Message{Type: typ, Payload: body})
+			return
+		}
+		onAMF(typ, body)
+	}
 	if err := p.s.connect(t.app, t.tcURL); err != nil {
 		return err
 	}
@@ -180,6 +195,18 @@ func (p *Pull) open(t pushTarget, lim Limits) error {
 	return err
 }
 
+// keep holds a message that came before Run, within the limits of one
+// media message.
+func (p *Pull) keep(m Message) error {
+	if len(p.early) >= 256 || p.earlyBytes+len(m.Payload) > p.s.in.lim.MaxMediaSize {
+		return violation("%d bytes of media before the play started", p.earlyBytes+len(m.Payload))
+	}
+	m.Payload = append([]byte(nil), m.Payload...)
+	p.early = append(p.early, m)
+	p.earlyBytes += len(m.Payload)
+	return nil
+}
+
 func argAt(args []any, i int) any {
 	if i < len(args) {
 		return args[i]
@@ -187,8 +214,12 @@ func argAt(args []any, i int) any {
 	return nil
 }
 
-// ErrPlayEnded: the server said the stream stopped (unpublish, stop).
-var ErrPlayEnded = errors.New("stream ended at the server")
+// ErrPlayEnded: the server said the stream stopped (unpublish, stop);
+// ErrIdle: it sent no media for the idle time Run was given.
+var (
+	ErrPlayEnded = errors.New("stream ended at the server")
+	ErrIdle      = errors.New("no media")
+)
 
 // Run reads until the server closes, breaks a rule, ends the play, sends
 // nothing for idle, or ctx ends; it hands every audio, video and data
@@ -196,6 +227,12 @@ var ErrPlayEnded = errors.New("stream ended at the server")
 func (p *Pull) Run(ctx context.Context, idle time.Duration, fn func(Message) error) error {
 	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
+	for _, m := range p.early {
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	p.early = nil
 	var fnErr error
 	lastMedia := time.Now()
 	p.s.in.onMedia = func(typ uint8, ts uint32, body []byte) error {
@@ -206,7 +243,7 @@ func (p *Pull) Run(ctx context.Context, idle time.Duration, fn func(Message) err
 		}
 		return nil
 	}
-	onAMF := p.s.in.onAMF
+	onAMF := p.s.onAMF
 	p.s.in.onAMF = func(typ uint8, body []byte) {
 		if typ == TypeData && fnErr == nil {
 			if err := fn(Message{Type: typ, Payload: body}); err != nil {
@@ -259,7 +296,7 @@ func (p *Pull) Run(ctx context.Context, idle time.Duration, fn func(Message) err
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("no media for %s", idle)
+				return fmt.Errorf("%w for %s", ErrIdle, idle)
 			}
 			return err
 		}

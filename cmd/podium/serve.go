@@ -154,6 +154,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	// RTSP pulls publish like encoders: after every consumer listens.
 	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
 	sources.Start(runCtx)
+	// Edge vhosts pull from their origins when a stream is played.
+	edges := newEdge(cfg, hub, limits, log.With("component", "edge"))
+	edges.Start(runCtx)
 	// The dashboard, API and /metrics; the HW panel is what `podium hw`
 	// says, probed once here.
 	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources,
@@ -209,6 +212,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	_ = httpSrv.Shutdown(shutdownCtx)
 	wg.Wait()
 	sources.Wait()
+	edges.Wait()
 	engine.Wait()
 	hub.Close()
 	hlsMgr.Close()
