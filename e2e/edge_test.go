@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -60,6 +61,34 @@ func TestEdgeFailoverKill9(t *testing.T) {
 	require.WithinDuration(t, time.Now(), grewAt, time.Second, "the player still receives")
 	require.True(t, pl.running(), "the player never lost its connection:\n%s", pl.logs)
 	require.NotContains(t, edge.Logs.String(), `msg="rtmp play ended"`, "the play never ended (no reconnect)")
+
+	// The API shows the switch; /metrics counts it.
+	admin := newAPI(t, edge, adminPassword(t, edge))
+	var res struct {
+		Streams []struct {
+			Name     string `json:"name"`
+			Upstream *struct {
+				Origin    string    `json:"origin"`
+				State     string    `json:"state"`
+				Since     time.Time `json:"since"`
+				Switches  uint64    `json:"switches"`
+				LastError string    `json:"last_error"`
+			} `json:"upstream"`
+		} `json:"streams"`
+	}
+	require.NoError(t, json.Unmarshal(admin.get("/api/v1/streams"), &res))
+	require.Len(t, res.Streams, 1)
+	up := res.Streams[0].Upstream
+	require.NotNil(t, up)
+	require.Equal(t, survivor.addr(), up.Origin)
+	require.Equal(t, "playing", up.State)
+	require.Equal(t, uint64(1), up.Switches)
+	require.WithinDuration(t, killed, up.Since, 3*time.Second)
+	require.Contains(t, up.LastError, victim.addr())
+	metrics := string(admin.get("/metrics"))
+	require.Contains(t, metrics, "podium_edge_pulls_total 1\n")
+	require.Contains(t, metrics, "podium_edge_failovers_total 1\n")
+	require.Contains(t, metrics, "podium_edge_upstream_errors_total 1\n")
 
 	pl.quit()
 	require.Empty(t, nonMonotonic.FindAllString(pl.logs.String(), -1), "player log:\n%s", pl.logs)

@@ -43,6 +43,10 @@ type Deps struct {
 	HLSURL func(stream.Key) string
 	// Sources lists the RTSP cameras pulled into the hub.
 	Sources func() []SourceStats
+	// Upstreams lists the streams an edge pulls, by key; EdgeCounters
+	// its pull totals.
+	Upstreams    func() map[stream.Key]UpstreamStats
+	EdgeCounters func() EdgeCounters
 }
 
 // HLSStats is one stream's HLS output, as the dashboard shows it.

@@ -55,6 +55,8 @@ type StreamView struct {
 	Fwd     []FwdView    `json:"forwards"`
 	HLS     *HLSView     `json:"hls"`
 	Readers []ReaderView `json:"readers"`
+	// Upstream is the origin link of a stream an edge pulls.
+	Upstream *UpstreamView `json:"upstream,omitempty"`
 }
 
 // KbpsView is SRS's kbps object.
@@ -200,10 +202,11 @@ type world struct {
 	hls     map[stream.Key]*HLSStats
 	traffic *traffic
 	hlsURL  func(stream.Key) string
+	ups     map[stream.Key]UpstreamStats
 }
 
 func (u *UI) read() *world {
-	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL}
+	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL, ups: u.readUpstreams()}
 	w.streams = u.deps.Hub.Streams()
 	w.stats = make([]stream.Stats, len(w.streams))
 	w.byKey = make(map[stream.Key]int, len(w.streams))
@@ -275,6 +278,9 @@ func (w *world) view(i int) StreamView {
 	if st.Publisher.Protocol == "transcode" {
 		v.Source = st.Publisher.Remote
 		v.Publish.IP = ""
+	}
+	if up, ok := w.ups[k]; ok {
+		v.Upstream = upstreamView(up)
 	}
 	var sendRate float64
 	var lastDrops uint64

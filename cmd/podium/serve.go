@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	edges.Start(runCtx)
 	// The dashboard, API and /metrics; the HW panel is what `podium hw`
 	// says, probed once here.
-	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources,
+	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources, edge: edges,
 		hw: probeRest(ctx, cfg.HWAccel.Device, probed)}, os.Stderr, log.With("component", "ui"))
 	if err != nil {
 		return err

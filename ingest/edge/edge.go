@@ -240,3 +240,6 @@ func shown(origin string) string {
 	u.User = nil
 	return u.String()
 }
+
+// Enabled reports whether the box has an edge vhost.
+func (e *Edge) Enabled() bool { return len(e.vhosts) > 0 }
