@@ -32,3 +32,12 @@ func newEdge(cfg *configs.Config, hub *stream.Hub, limits rtmpproto.Limits, log 
 	opts.Limits = limits
 	return edge.New(cfgs, hub, opts, log)
 }
+
+// edgeVhost reports whether a vhost pulls its streams on demand: HLS
+// playlist requests there are demand (and wait for the first segment).
+func edgeVhost(cfg *configs.Config) func(string) bool {
+	return func(name string) bool {
+		v := cfg.Vhost(name)
+		return v != nil && v.Edge()
+	}
+}

@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	fwd.Start(fwdCtx)
 	// HLS, like forward, outlives runCtx: at shutdown each segmenter
 	// writes the last segment of the stream that ingest and transcode end.
-	hlsMgr, err := hls.NewManager(hub, hls.SettingsFrom(cfg), hls.Options{}, log.With("component", "hls"))
+	hlsMgr, err := hls.NewManager(hub, hls.SettingsFrom(cfg), hls.Options{OnDemand: edgeVhost(cfg)}, log.With("component", "hls"))
 	if err != nil {
 		return err
 	}
