@@ -154,9 +154,9 @@ func (p *pull) run(ctx context.Context) {
 	if lastErr != nil {
 		why = lastErr.Error()
 	}
-	n := p.e.hub.Refuse(p.key, fmt.Errorf("no origin has %s (last: %s): %w", p.key, why, stream.ErrNotFound))
 	p.log.Warn("edge stream not found on any origin", "origins", len(p.cfg.Origins), "after", d,
-		"players_refused", n, "last_error", why)
+		"players_waiting", p.e.hub.Waiting(p.key), "last_error", why)
+	p.e.hub.Refuse(p.key, fmt.Errorf("no origin has %s (last: %s): %w", p.key, why, stream.ErrNotFound))
 }
 
 func reason(err error) string {
