@@ -142,7 +142,7 @@ func TestHostileOrigins(t *testing.T) {
 	require.Less(t, took, 3*time.Second, "one connect_timeout (the hang) plus instant failures")
 	out := logs.String()
 	for _, o := range hostile {
-		lines := regexp.MustCompile(`msg="edge origin failed".* origin=` + regexp.QuoteMeta(o) + ` `).FindAllString(out, -1)
+		lines := regexp.MustCompile(`msg="edge origin failed".* origin=`+regexp.QuoteMeta(o)+` `).FindAllString(out, -1)
 		require.Len(t, lines, 1, "one line for %s\n%s", o, out)
 	}
 	for _, want := range []string{"connection refused", "connection reset", "no answer within 500ms",
