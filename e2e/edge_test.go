@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -89,6 +90,10 @@ func TestEdgeFailoverKill9(t *testing.T) {
 	require.Contains(t, metrics, "podium_edge_pulls_total 1\n")
 	require.Contains(t, metrics, "podium_edge_failovers_total 1\n")
 	require.Contains(t, metrics, "podium_edge_upstream_errors_total 1\n")
+
+	// The edge's own HLS marks the switch.
+	_, playlist, _ := admin.do(http.MethodGet, "/live/class.m3u8", nil)
+	require.Contains(t, string(playlist), "#EXT-X-DISCONTINUITY\n", "%s", playlist)
 
 	pl.quit()
 	require.Empty(t, nonMonotonic.FindAllString(pl.logs.String(), -1), "player log:\n%s", pl.logs)

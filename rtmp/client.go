@@ -1,12 +1,15 @@
 package rtmp
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/podiumlive/podium/flv"
 )
@@ -14,6 +17,27 @@ import (
 // The client side shared by Push and Pull: the handshake, connect, and a
 // reading session whose every byte passes the same bounded inspector that
 // guards ingest (the server at the other end is not trusted either).
+
+// openWithin runs open (handshake and commands) on conn within ctx's
+// deadline: a cancelled ctx interrupts its blocking reads and writes. An
+// error that is the server's answer (a refusal, a redirect) is returned
+// as is; any other one after the deadline says it was one.
+func openWithin(ctx context.Context, conn net.Conn, timeout time.Duration, open func() error) error {
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	err := open()
+	stop()
+	if err != nil {
+		var re *RedirectError
+		if ctx.Err() != nil && !errors.Is(err, ErrRejected) && !errors.As(err, &re) {
+			err = fmt.Errorf("%w (no answer within %v)", err, timeout)
+		}
+		return err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return nil
+}
 
 // clientHandshake does the simple handshake: C0 C1, then C2 echoes S1.
 func clientHandshake(conn net.Conn) error {

@@ -127,20 +127,10 @@ func dialPull(ctx context.Context, raw string, o PullOptions) (*Pull, error) {
 		return nil, err
 	}
 	p := &Pull{conn: nc.(*net.TCPConn), url: raw}
-	deadline, _ := ctx.Deadline()
-	_ = p.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetDeadline(time.Unix(1, 0)) })
-	err = p.open(t, o.Limits)
-	stop()
-	if err != nil {
+	if err := openWithin(ctx, p.conn, o.ConnectTimeout, func() error { return p.open(t, o.Limits) }); err != nil {
 		p.Close()
-		var re *RedirectError
-		if ctx.Err() != nil && !errors.Is(err, ErrRejected) && !errors.As(err, &re) {
-			err = fmt.Errorf("%w (no answer within %v)", err, o.ConnectTimeout)
-		}
 		return nil, err
 	}
-	_ = p.conn.SetDeadline(time.Time{})
 	return p, nil
 }
 
@@ -257,6 +247,11 @@ func (p *Pull) Run(ctx context.Context, idle time.Duration, fn func(Message) err
 	for {
 		if idle > 0 {
 			_ = p.conn.SetReadDeadline(lastMedia.Add(idle))
+		}
+		// Checked after the deadline is set: a cancel that set its own
+		// (past) deadline just before is not lost.
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		n, err := p.conn.Read(buf)
 		if n > 0 {

@@ -130,20 +130,10 @@ func DialPush(ctx context.Context, raw string, o PushOptions) (*Push, error) {
 	// message ~4x and the master's CPU per push ~25% (bench/forward).
 	_ = nc.(*net.TCPConn).SetNoDelay(o.NoDelay)
 	p := &Push{conn: nc.(*net.TCPConn), writeTimeout: o.WriteTimeout, done: make(chan struct{})}
-	deadline, _ := ctx.Deadline()
-	_ = p.conn.SetDeadline(deadline)
-	// A cancelled ctx interrupts the blocking reads and writes below.
-	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetDeadline(time.Unix(1, 0)) })
-	err = p.open(t, o.Limits)
-	stop()
-	if err != nil {
+	if err := openWithin(ctx, p.conn, o.ConnectTimeout, func() error { return p.open(t, o.Limits) }); err != nil {
 		p.Abort()
-		if ctx.Err() != nil && !errors.Is(err, ErrRejected) {
-			err = fmt.Errorf("%w (no answer within %v)", err, o.ConnectTimeout)
-		}
 		return nil, err
 	}
-	_ = p.conn.SetDeadline(time.Time{})
 	return p, nil
 }
 
