@@ -232,8 +232,12 @@ func (s *Sink) WriteBatch(batch []media.Packet, meta media.Metadata, ver uint64)
 		s.buf = s.w.AppendPacket(s.buf, &batch[i])
 	}
 	err := s.writeLocked(s.buf)
-	if cap(s.buf) > 256<<10 {
-		s.buf = nil // a GOP-cache burst: don't keep it for the whole session
+	if cap(s.buf) > 64<<10 {
+		// A GOP-cache burst (a new player's first batch): don't keep it
+		// for the whole session. Live batches are a few KB; a 256 KiB
+		// limit kept ~200 KB per player of a 1.5 Mbit/s stream
+		// (bench/edge, RSS per viewer).
+		s.buf = nil
 	}
 	return err
 }
