@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,7 @@ type options struct {
 	warmup   time.Duration
 	cold     int
 	minShare float64
+	flv      bool
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "load time before each window")
 	flag.IntVar(&o.cold, "cold", 5, "cold-stream first-frame measurements per edge")
 	flag.Float64Var(&o.minShare, "min-share", 0.5, "fail if a player received less than this share of the expected bytes")
+	flag.BoolVar(&o.flv, "flv", true, "also measure the counts with HTTP-FLV players on Podium (nginx-rtmp has no HTTP-FLV)")
 	harness.ParseFlags()
 	harness.Main("edge", func(ctx context.Context) error { return run(ctx, o) })
 }
@@ -59,6 +62,7 @@ func main() {
 type edgeServer struct {
 	name    string
 	port    int
+	http    int // HTTP-FLV port (podium)
 	proc    *proc.Server
 	players []*player
 }
@@ -72,6 +76,44 @@ type player struct {
 	got  atomic.Int64
 	err  atomic.Pointer[error]
 	stop context.CancelFunc
+}
+
+// startFLVPlayer plays an HTTP-FLV url and counts the body's bytes.
+func startFLVPlayer(ctx context.Context, wg *sync.WaitGroup, url string) *player {
+	p := &player{}
+	ctx, p.stop = context.WithCancel(ctx)
+	wg.Go(func() {
+		buf := make([]byte, 32<<10)
+		for ctx.Err() == nil {
+			err := func() error {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if err != nil {
+					return err
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return err
+				}
+				defer res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					return fmt.Errorf("%s", res.Status)
+				}
+				for {
+					n, err := res.Body.Read(buf)
+					p.got.Add(int64(n))
+					if err != nil {
+						return err
+					}
+				}
+			}()
+			if ctx.Err() != nil {
+				return
+			}
+			p.err.Store(&err)
+			_ = proc.Sleep(ctx, 500*time.Millisecond)
+		}
+	})
+	return p
 }
 
 func startPlayer(ctx context.Context, wg *sync.WaitGroup, url string) *player {
@@ -160,13 +202,16 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	ngx := &edgeServer{name: "nginx-rtmp", port: srv.NginxPort, proc: srv.Nginx}
-	pod := &edgeServer{name: "podium", port: srv.PodiumPort, proc: srv.Podium}
+	pod := &edgeServer{name: "podium", port: srv.PodiumPort, http: srv.PodiumHTTPPort, proc: srv.Podium}
 	edges := []*edgeServer{ngx, pod}
 
-	var wg sync.WaitGroup
+	var wg, players sync.WaitGroup
 	defer wg.Wait()
+	defer players.Wait()
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
+	playCtx, stopPlayers := context.WithCancel(loadCtx)
+	defer stopPlayers()
 	streams := append([]string{"class"}, coldNames(o.cold)...)
 	for _, name := range streams {
 		p := proc.NewPeer("publisher "+name, fix.PublishArgs(originURL+"/"+name)...)
@@ -179,7 +224,7 @@ func run(ctx context.Context, o options) error {
 	// One viewer each makes the pulls; their RSS is the baseline.
 	base := map[string]int64{}
 	for _, s := range edges {
-		s.players = append(s.players, startPlayer(loadCtx, &wg, s.url("class")))
+		s.players = append(s.players, startPlayer(playCtx, &players, s.url("class")))
 	}
 	if err := proc.Sleep(ctx, 3*time.Second); err != nil {
 		return err
@@ -198,7 +243,7 @@ func run(ctx context.Context, o options) error {
 	for _, n := range counts {
 		for len(pod.players) < n {
 			for _, s := range edges {
-				s.players = append(s.players, startPlayer(loadCtx, &wg, s.url("class")))
+				s.players = append(s.players, startPlayer(playCtx, &players, s.url("class")))
 			}
 		}
 		slog.Info("players running", "each", n, "warmup", o.warmup)
@@ -214,6 +259,35 @@ func run(ctx context.Context, o options) error {
 		if rows[0].CPUPctPerViewer > 0 {
 			res.Ratios[strconv.Itoa(n)] = rows[1].CPUPctPerViewer / rows[0].CPUPctPerViewer
 		}
+	}
+	stopPlayers()
+	players.Wait()
+
+	// The same counts with HTTP-FLV players on Podium (one RTMP player
+	// keeps the pull while they are added).
+	if o.flv {
+		keep := startPlayer(loadCtx, &players, pod.url("class"))
+		flv := &edgeServer{name: "podium http-flv", proc: pod.proc, players: []*player{keep}}
+		url := fmt.Sprintf("http://127.0.0.1:%d/live/class.flv", pod.http)
+		for _, n := range counts {
+			for len(flv.players) < n {
+				flv.players = append(flv.players, startFLVPlayer(loadCtx, &players, url))
+			}
+			slog.Info("http-flv players running", "players", n, "warmup", o.warmup)
+			if err := proc.Sleep(ctx, o.warmup); err != nil {
+				return err
+			}
+			rows, f, err := measure(ctx, o, []*edgeServer{flv}, map[string]int64{flv.name: base["podium"]}, fix)
+			if err != nil {
+				return err
+			}
+			failures = append(failures, f...)
+			res.Rows = append(res.Rows, rows...)
+		}
+		for _, p := range flv.players {
+			p.stop()
+		}
+		players.Wait()
 	}
 	stopLoad()
 	wg.Wait()

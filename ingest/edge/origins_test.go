@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/ingest/stream"
 )
 
 func TestOriginsSpreadAndBackoff(t *testing.T) {
@@ -50,4 +52,23 @@ func TestOriginsSpreadAndBackoff(t *testing.T) {
 	o3 := newOrigins(time.Second)
 	require.Equal(t, 1, o3.pick(list, map[int]bool{}, 0, "live/anything"))
 	require.Equal(t, 0, o3.pick(list, map[int]bool{}, 1, "live/anything"))
+}
+
+func TestPullURL(t *testing.T) {
+	e := New(nil, nil, Options{}, nil)
+	for _, c := range []struct {
+		origin, edgeVhost, originVhost, want string
+	}{
+		{"10.0.0.1:1935", "__defaultVhost__", "", "rtmp://10.0.0.1:1935/live/class"},
+		{"10.0.0.1", "__defaultVhost__", "transcode", "rtmp://10.0.0.1:1935/live/class?vhost=transcode"},
+		{"10.0.0.1:1936", "campus", "", "rtmp://10.0.0.1:1936/live/class?vhost=campus"},
+		{"rtmp://10.0.0.2/[app]/[stream]?vhost=[vhost]", "campus", "transcode", "rtmp://10.0.0.2:1935/live/class?vhost=transcode"},
+		{"rtmp://10.0.0.2:1937/origin", "__defaultVhost__", "", "rtmp://10.0.0.2:1937/origin/class"},
+	} {
+		p := newPull(e, stream.Key{Vhost: c.edgeVhost, App: "live", Name: "class"},
+			&Config{Vhost: c.edgeVhost, OriginVhost: c.originVhost, Origins: []string{c.origin}})
+		got, err := p.url(0)
+		require.NoError(t, err)
+		require.Equal(t, c.want, got, c.origin)
+	}
 }

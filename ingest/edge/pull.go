@@ -176,9 +176,9 @@ func (p *pull) url(i int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if p.cfg.OriginVhost != "" {
+	if vhost != streamurl.DefaultVhost {
 		if q := u.Query(); q.Get("vhost") == "" {
-			q.Set("vhost", p.cfg.OriginVhost)
+			q.Set("vhost", vhost)
 			u.RawQuery = q.Encode()
 		}
 	}

@@ -105,6 +105,7 @@ func (e *Env) Begin(prefix string, tools ...string) (*Run, error) {
 type Servers struct {
 	Podium, Nginx         *proc.Server
 	PodiumPort, NginxPort int // RTMP
+	PodiumHTTPPort        int
 }
 
 // StartServers runs podium with the config body (see proc.StartPodium) in
@@ -116,7 +117,7 @@ func (r *Run) StartServers(ctx context.Context, body, apps string) (Servers, err
 	if err != nil {
 		return s, err
 	}
-	s.PodiumPort, s.NginxPort = ports[0], ports[2]
+	s.PodiumPort, s.PodiumHTTPPort, s.NginxPort = ports[0], ports[1], ports[2]
 	if s.Podium, err = proc.StartPodium(ctx, &r.Group, r.env.Podium, filepath.Join(r.Dir, "podium"), ports[0], ports[1], body); err != nil {
 		return s, err
 	}
