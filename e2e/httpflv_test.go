@@ -85,6 +85,16 @@ func probePackets(t *testing.T, input string, extra ...string) []flvPacket {
 	return res.Packets
 }
 
+// requireDTSOrder: DTS never goes back, across tracks (the transcoded twin
+// interleaves its output).
+func requireDTSOrder(t *testing.T, pk []flvPacket) {
+	t.Helper()
+	require.Greater(t, len(pk), 50)
+	for i := 1; i < len(pk); i++ {
+		require.GreaterOrEqual(t, pk[i].dts(), pk[i-1].dts(), "packet %d: %+v after %+v", i, pk[i], pk[i-1])
+	}
+}
+
 // span is the DTS span of one kind's packets, in seconds.
 func span(pk []flvPacket, kind string) float64 {
 	first, last, seen := 0.0, 0.0, false
@@ -187,6 +197,9 @@ vhosts:
 		t.Logf("5 s of HTTP-FLV: %d packets, video %.2fs, audio %.2fs, %d bytes", len(pk), v, a, c.Bytes)
 		require.InDelta(t, 5.4, v, 1.2, "video duration")
 		require.InDelta(t, 5.4, a, 1.2, "audio duration")
+		requireDTSOrder(t, pk)
+		// The same twin over RTMP.
+		requireDTSOrder(t, probePackets(t, p.RTMPURL("live/cam1?vhost=transcode"), "-read_intervals", "%+3"))
 	})
 
 	t.Run("without vhost the default vhost, by Host header the named one", func(t *testing.T) {
