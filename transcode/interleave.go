@@ -34,16 +34,16 @@ const (
 // latency is bounded, and a track that stalls or never comes (a dropped
 // or absent audio track) holds the other for maxHold once, at the start.
 type interleaver struct {
-	held     []media.Packet // in DTS order (stable: equal times keep their order)
-	last     [2]time.Duration
-	seen     [2]bool
-	first    time.Duration // DTS of the first packet since the start (or a reset)
-	newest   time.Duration
-	started  bool
-	out      time.Duration // DTS of the last packet written
-	written  bool
-	late     uint64 // packets moved forward to keep the order
-	emit     func(media.Packet)
+	held    []media.Packet // in DTS order (stable: equal times keep their order)
+	last    [2]time.Duration
+	seen    [2]bool
+	first   time.Duration // DTS of the first packet since the start (or a reset)
+	newest  time.Duration
+	started bool
+	out     time.Duration // DTS of the last packet written
+	written bool
+	late    uint64 // packets moved forward to keep the order
+	emit    func(media.Packet)
 }
 
 func kindIndex(k media.Kind) int {
