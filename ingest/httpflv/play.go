@@ -97,6 +97,11 @@ func (p *play) reason(err error) string {
 // every batch the reader gives, until an error (io.EOF: unpublished).
 func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 	batch, video, audio, err := prime(ctx, rd)
+	if err == nil && len(batch) == 0 {
+		// The first packet's time is the sequence headers' (the GOP
+		// cache hands it over at once).
+		batch, err = rd.ReadBatch(ctx, batch)
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
