@@ -15,14 +15,7 @@ import (
 // transcoded twin of an H.264 + Speex publish over HTTP-FLV, from a page on
 // another origin (so CORS is checked too), close to the live edge.
 func TestHTTPFLVPlaysInBrowser(t *testing.T) {
-	p := startPodium(t, `vhosts:
-  - name: __defaultVhost__
-    transcode:
-      to: transcode
-      audio: {codec: aac, bitrate: 64k, sample_rate: 44100}
-      video: {codec: copy}
-  - name: transcode
-`)
+	p := startPodium(t, twinVhosts)
 	publish(t, speexFixture(t), p.RTMPURL("live/cam1"))
 	src := fmt.Sprintf("http://127.0.0.1:%d/live/cam1.flv?vhost=transcode", p.HTTP)
 	probeUntil(t, src, 30*time.Second, "video", "audio")

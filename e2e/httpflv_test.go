@@ -149,19 +149,23 @@ func slowFLVReader(t *testing.T, port int, path string) {
 	}()
 }
 
-func TestHTTPFLV(t *testing.T) {
-	h := newHookRecorder(t)
-	u := func(path string) string { return fmt.Sprintf("%q", h.URL+path) }
-	p := startPodium(t, fmt.Sprintf(`rtmp: {play_wait: 2s, queue_packets: 256}
-auth: {admin_password: flvtest}
-vhosts:
+// twinVhosts is the default config's pair: __defaultVhost__ transcoded
+// (audio to AAC, video copied) into the vhost transcode.
+const twinVhosts = `vhosts:
   - name: __defaultVhost__
     transcode:
       to: transcode
       audio: {codec: aac, bitrate: 64k, sample_rate: 44100}
       video: {codec: copy}
   - name: transcode
-  - name: denied
+`
+
+func TestHTTPFLV(t *testing.T) {
+	h := newHookRecorder(t)
+	u := func(path string) string { return fmt.Sprintf("%q", h.URL+path) }
+	p := startPodium(t, fmt.Sprintf(`rtmp: {play_wait: 2s, queue_packets: 256}
+auth: {admin_password: flvtest}
+`+twinVhosts+`  - name: denied
     security: {play_deny: ["127.0.0.0/8", "::1"]}
   - name: hooked
     hooks: {on_play: [%s], on_stop: [%s]}
