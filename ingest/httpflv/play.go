@@ -110,6 +110,10 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 	h.Set("Cache-Control", "no-cache")
 	p.w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(p.w)
+	// A write blocked on a stalled player ends at once on a kick or at
+	// shutdown, not after the write timeout.
+	unblock := context.AfterFunc(ctx, func() { _ = rc.SetWriteDeadline(time.Now()) })
+	defer unblock()
 
 	var tw flv.TagWriter
 	buf := flv.AppendHeader(nil, video != nil, audio != nil)
@@ -134,7 +138,7 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 			buf = tw.AppendPacket(buf, &batch[i])
 		}
 		clear(batch) // let the payloads go
-		if werr := p.write(rc, buf); werr != nil {
+		if werr := p.write(ctx, rc, buf); werr != nil {
 			return werr
 		}
 		if err != nil {
@@ -181,10 +185,13 @@ func prime(ctx context.Context, rd *stream.Reader) (batch []media.Packet, video,
 
 // write sends b and flushes it to the player; each piece must be taken
 // within the write timeout.
-func (p *play) write(rc *http.ResponseController, b []byte) error {
+func (p *play) write(ctx context.Context, rc *http.ResponseController, b []byte) error {
 	for len(b) > 0 {
 		n := min(len(b), writeChunk)
 		_ = rc.SetWriteDeadline(time.Now().Add(p.srv.cfg.WriteTimeout))
+		if err := ctx.Err(); err != nil {
+			return err // after the deadline: ctx's AfterFunc may have set its own before
+		}
 		k, err := p.w.Write(b[:n])
 		p.bytes += uint64(k)
 		if err != nil {

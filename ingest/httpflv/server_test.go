@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -146,4 +147,69 @@ func FuzzParsePath(f *testing.F) {
 		require.NotEqual(t, "..", app)
 		require.NotEqual(t, "..", name)
 	})
+}
+
+// A player that stops reading, its writes blocked, is ended at once by a
+// kick and by shutdown, not after the write timeout; the publisher never
+// waits for it.
+func TestStalledPlayerKickAndShutdown(t *testing.T) {
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := New(ctx, Config{PlayWait: time.Second, WriteTimeout: time.Minute}, hub, nil)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	key := stream.Key{Vhost: "__defaultVhost__", App: "live", Name: "big"}
+	pub, err := hub.Publish(key, stream.ClientInfo{Protocol: "test"})
+	require.NoError(t, err)
+	defer pub.Close()
+	video := &media.Track{Kind: media.KindVideo, Codec: media.CodecH264, Config: []byte{1, 0x42, 0, 0x1e, 0xff, 0xe0, 0, 0}}
+	audio := &media.Track{Kind: media.KindAudio, Codec: media.CodecAAC, Config: []byte{0x12, 0x10}}
+	frame := make([]byte, 1<<20)
+	stalled := func() *stream.Reader {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		_, err = io.WriteString(c, "GET /live/big.flv HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		var r *stream.Reader
+		require.Eventually(t, func() bool {
+			if rs := hub.Get(key).Readers(); len(rs) > 0 {
+				r = rs[len(rs)-1]
+			}
+			return r != nil
+		}, 5*time.Second, 10*time.Millisecond)
+		// 64 MiB it never reads: far past the socket buffers.
+		for i := range 64 {
+			start := time.Now()
+			ts := time.Duration(i) * 40 * time.Millisecond
+			pub.WritePacket(media.Packet{Track: video, DTS: ts, Key: i%8 == 0, Data: frame})
+			pub.WritePacket(media.Packet{Track: audio, DTS: ts, Key: true, Data: []byte{1}})
+			require.Less(t, time.Since(start), 100*time.Millisecond, "the publisher waited for the player")
+		}
+		require.Eventually(t, func() bool { return r.Stats().Dropped > 0 }, 5*time.Second, 10*time.Millisecond,
+			"the stalled player loses packets")
+		time.Sleep(200 * time.Millisecond) // its goroutine is in a blocked write
+		return r
+	}
+
+	r := stalled()
+	start := time.Now()
+	r.Info().Kick()
+	require.Eventually(t, func() bool { return len(hub.Get(key).Readers()) == 0 }, 3*time.Second, 10*time.Millisecond,
+		"a kicked player blocked in a write must go at once")
+	t.Logf("kick: gone after %s", time.Since(start).Round(time.Millisecond))
+
+	stalled()
+	start = time.Now()
+	cancel()
+	done := make(chan struct{})
+	go func() { s.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("shutdown waited for a stalled player's write")
+	}
+	t.Logf("shutdown: plays ended after %s", time.Since(start).Round(time.Millisecond))
 }
