@@ -206,8 +206,11 @@ auth: {admin_password: flvtest}
 		requireDTSOrder(t, probePackets(t, p.RTMPURL("live/cam1?vhost=transcode"), "-read_intervals", "%+3"))
 	})
 
-	t.Run("without vhost the default vhost, by Host header the named one", func(t *testing.T) {
+	t.Run("without vhost the default vhost's twin, by Host header the named one", func(t *testing.T) {
 		res, err := ffprobe(context.Background(), flvURL(p, "live/cam1.flv"))
+		require.NoError(t, err)
+		requireCodecs(t, res, "h264", "aac")
+		res, err = ffprobe(context.Background(), flvURL(p, "live/cam1.flv?vhost=__defaultVhost__"))
 		require.NoError(t, err)
 		requireCodecs(t, res, "h264", "speex")
 		c := captureFLV(t, flvURL(p, "live/cam1.flv"), "transcode", 2*time.Second)
@@ -215,6 +218,8 @@ auth: {admin_password: flvtest}
 		probed, err := ffprobe(context.Background(), c.File)
 		require.NoError(t, err)
 		requireCodecs(t, probed, "h264", "aac")
+		c = captureFLV(t, flvURL(p, "live/cam1.flv"), "denied", 2*time.Second)
+		require.Equal(t, http.StatusForbidden, c.Status, "the Host header named the vhost")
 	})
 
 	t.Run("two players and a slow one: the slow one loses GOPs, nobody else slows", func(t *testing.T) {
@@ -265,18 +270,21 @@ auth: {admin_password: flvtest}
 			}
 			return false
 		}, 10*time.Second, 200*time.Millisecond, "no flv-play client in /api/v1/clients")
-		var body struct {
-			Streams []struct {
-				Path    string `json:"path"`
-				Viewers int    `json:"viewers"`
-			} `json:"streams"`
-		}
-		require.NoError(t, json.Unmarshal(a.get("/api/v1/streams"), &body))
-		for _, s := range body.Streams {
-			if s.Path == "transcode/live/cam1" {
-				require.Equal(t, 1, s.Viewers, "the HTTP-FLV player is the stream's viewer")
+		require.Eventually(t, func() bool {
+			var body struct {
+				Streams []struct {
+					Path    string `json:"path"`
+					Viewers int    `json:"viewers"`
+				} `json:"streams"`
 			}
-		}
+			require.NoError(t, json.Unmarshal(a.get("/api/v1/streams"), &body))
+			for _, s := range body.Streams {
+				if s.Path == "transcode/live/cam1" {
+					return s.Viewers == 1
+				}
+			}
+			return false
+		}, 10*time.Second, 200*time.Millisecond, "the HTTP-FLV player is the stream's one viewer")
 	})
 
 	t.Run("not found, bad vhost, denied, CORS preflight", func(t *testing.T) {

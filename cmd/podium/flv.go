@@ -12,11 +12,20 @@ import (
 
 // newFLVServer makes the HTTP-FLV player endpoint (/APP/STREAM.flv on the
 // HTTP listener): plays wait rtmp.play_wait for their stream, as RTMP
-// plays do, and all end when ctx does.
+// plays do, and all end when ctx does. A play that names no vhost gets
+// __defaultVhost__'s transcoded twin when it is transcoded (as HLS serves
+// it, with the default config): what a browser can play.
 func newFLVServer(ctx context.Context, cfg *configs.Config, hub *stream.Hub, guard *access.Guard, log *slog.Logger) *httpflv.Server {
 	return httpflv.New(ctx, httpflv.Config{
 		PlayWait: cfg.RTMP.PlayWait.Std(),
 		Vhost:    func(name string) bool { return cfg.Vhost(name) != nil },
 		Access:   guard,
+		Unnamed: func(k stream.Key) stream.Key {
+			v := cfg.Vhost(k.Vhost)
+			if v == nil || v.Transcode == nil || v.Transcode.To == "" {
+				return k
+			}
+			return stream.Key{Vhost: v.Transcode.To, App: k.App, Name: k.Name + v.Transcode.Suffix}
+		},
 	}, hub, log)
 }

@@ -99,8 +99,14 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 	batch, video, audio, err := prime(ctx, rd)
 	if err == nil && len(batch) == 0 {
 		// The first packet's time is the sequence headers' (the GOP
-		// cache hands it over at once).
-		batch, err = rd.ReadBatch(ctx, batch)
+		// cache hands it over at once; a stream without one sends its
+		// next packet soon, or the headers go at time 0).
+		wctx, cancel := context.WithTimeout(ctx, trackWait)
+		batch, err = rd.ReadBatch(wctx, batch)
+		cancel()
+		if wctx.Err() != nil && ctx.Err() == nil {
+			err = nil
+		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err

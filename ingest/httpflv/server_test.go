@@ -132,6 +132,42 @@ func TestRefusals(t *testing.T) {
 	require.Equal(t, http.StatusMethodNotAllowed, res.StatusCode)
 }
 
+// A play that names no vhost goes where Unnamed says; one that names it
+// does not.
+func TestUnnamed(t *testing.T) {
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := New(ctx, Config{
+		PlayWait: 100 * time.Millisecond,
+		Vhost:    func(n string) bool { return n == "__defaultVhost__" || n == "twin" },
+		Unnamed:  func(k stream.Key) stream.Key { return stream.Key{Vhost: "twin", App: k.App, Name: k.Name + "_t"} },
+	}, hub, nil)
+	srv := httptest.NewServer(s)
+	defer func() { srv.Close(); cancel(); s.Wait() }()
+	audio := &media.Track{Kind: media.KindAudio, Codec: media.CodecAAC, Config: []byte{0x12, 0x10}}
+	for _, k := range []stream.Key{{Vhost: "twin", App: "live", Name: "a_t"}, {Vhost: "__defaultVhost__", App: "live", Name: "b"}} {
+		pub, err := hub.Publish(k, stream.ClientInfo{})
+		require.NoError(t, err)
+		defer pub.Close()
+		pub.WritePacket(media.Packet{Track: audio, Key: true, Data: []byte{1}})
+	}
+	for path, want := range map[string]int{
+		"/live/a.flv":                        http.StatusOK,
+		"/live/a.flv?vhost=twin":             http.StatusNotFound, // named: no mapping
+		"/live/b.flv":                        http.StatusNotFound, // mapped to twin/live/b_t
+		"/live/b.flv?vhost=__defaultVhost__": http.StatusOK,
+	} {
+		ctx, stop := context.WithTimeout(context.Background(), 3*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		stop()
+		require.Equal(t, want, res.StatusCode, path)
+	}
+}
+
 // FuzzParsePath: whatever the path, a name that parses is a safe name.
 func FuzzParsePath(f *testing.F) {
 	for _, s := range []string{"/live/cam1.flv", "/live/../x.flv", "/a/b/c.flv", "/live/.flv", "//x.flv", "/live/cam1.flv/"} {
