@@ -137,6 +137,13 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 			buf = tw.AppendConfig(buf, &media.Packet{Track: t, DTS: ts})
 		}
 	}
+	// Merged writes: wake up and write once per MergeWait, not per packet
+	// (as SRS's mw_sleep): a player costs a fraction of the CPU.
+	var merge *time.Timer
+	if p.srv.cfg.MergeWait > 0 {
+		merge = time.NewTimer(p.srv.cfg.MergeWait)
+		defer merge.Stop()
+	}
 	for {
 		m, ver := rd.Metadata()
 		buf = tw.AppendMetadata(buf, m, ver)
@@ -153,6 +160,13 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 		buf = buf[:0]
 		if cap(buf) > 256<<10 {
 			buf = nil // a GOP-cache burst: don't keep it for the whole play
+		}
+		if merge != nil {
+			merge.Reset(p.srv.cfg.MergeWait)
+			select {
+			case <-merge.C:
+			case <-ctx.Done():
+			}
 		}
 		batch, err = rd.ReadBatch(ctx, batch[:0])
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	PlayWait time.Duration
 	// WriteTimeout fails a player that takes no bytes for this long.
 	WriteTimeout time.Duration
+	// MergeWait: a player is written at most once per MergeWait, with
+	// everything that came meanwhile (0: at every packet). The latency it
+	// adds buys far fewer wake-ups and writes per player.
+	MergeWait time.Duration
 	// Vhost reports whether a vhost is configured.
 	Vhost func(name string) bool
 	// Access admits players (nil: everyone).
