@@ -206,6 +206,9 @@ func prime(ctx context.Context, rd *stream.Reader) (batch []media.Packet, video,
 // write sends b and flushes it to the player; each piece must be taken
 // within the write timeout.
 func (p *play) write(ctx context.Context, rc *http.ResponseController, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err // the player left, was kicked, or the server stops
+	}
 	for len(b) > 0 {
 		n := min(len(b), writeChunk)
 		_ = rc.SetWriteDeadline(time.Now().Add(p.srv.cfg.WriteTimeout))
