@@ -108,15 +108,28 @@ func (d *Duration) UnmarshalText(text []byte) error {
 // ErrDuration is returned (wrapped) by ParseDuration for text that is not a duration.
 var ErrDuration = errors.New(`not a duration like "2s", "500ms" or "1m"`)
 
-// ParseDuration parses "2s", "500ms", "1m30s"; a bare "0" is zero.
+// ParseDuration parses "2s", "500ms", "1m30s"; a bare "0" is zero. A
+// leading whole number of days is allowed too ("30d", "1d12h"): dvr.keep
+// is written in days.
 func ParseDuration(s string) (Duration, error) {
 	t := strings.TrimSpace(s)
 	if t == "0" {
 		return 0, nil
 	}
+	var days time.Duration
+	if i := strings.IndexByte(t, 'd'); i > 0 {
+		n, err := strconv.ParseUint(t[:i], 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("%w (got %q)", ErrDuration, s)
+		}
+		days, t = time.Duration(n)*24*time.Hour, t[i+1:]
+		if t == "" {
+			return Duration(days), nil
+		}
+	}
 	v, err := time.ParseDuration(t)
-	if err != nil {
+	if err != nil || (days > 0 && v < 0) {
 		return 0, fmt.Errorf("%w (got %q)", ErrDuration, s)
 	}
-	return Duration(v), nil
+	return Duration(days + v), nil
 }

@@ -1,0 +1,189 @@
+package dvr
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/podiumlive/podium/flv"
+	"github.com/podiumlive/podium/ingest/media"
+)
+
+// flvWriter records one FLV file with the flv package's tag bodies (the
+// same bytes RTMP play sends). Tags are gathered in memory and written at
+// least every fragmentSpan; what is on disk always ends on a whole tag,
+// so a crash leaves a file that plays to its last write.
+type flvWriter struct {
+	f         *os.File
+	path      string
+	off       int64
+	buf       []byte
+	body      []byte
+	video     *media.Track // current tracks: a change writes a new sequence header
+	audio     *media.Track
+	firstDTS  time.Duration
+	lastDTS   time.Duration
+	started   bool
+	lastWrite time.Duration
+	lastSync  time.Duration
+}
+
+const (
+	flvTagAudio  = 8
+	flvTagVideo  = 9
+	flvTagScript = 18
+)
+
+// newFLVWriter creates path with the FLV header and the publisher's
+// metadata.
+func newFLVWriter(path string, v, a *media.Track, meta media.Metadata) (*flvWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	w := &flvWriter{f: f, path: path}
+	var flags byte
+	if v != nil {
+		flags |= 0x01
+	}
+	if a != nil {
+		flags |= 0x04
+	}
+	w.buf = append(w.buf, 'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0)
+	if len(meta) > 0 {
+		w.tag(flvTagScript, 0, flv.MetadataBody(meta, false))
+	}
+	if err := w.writeOut(); err != nil {
+		_ = f.Close()
+		_ = os.Remove(path)
+		return nil, err
+	}
+	return w, nil
+}
+
+// tag appends one tag with its PreviousTagSize.
+func (w *flvWriter) tag(typ byte, ts time.Duration, body []byte) {
+	ms := uint32(ts.Milliseconds())
+	n := len(body)
+	w.buf = append(w.buf, typ, byte(n>>16), byte(n>>8), byte(n), byte(ms>>16), byte(ms>>8), byte(ms), byte(ms>>24), 0, 0, 0)
+	w.buf = append(w.buf, body...)
+	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(11+n))
+}
+
+func (w *flvWriter) writeOut() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.f.WriteAt(w.buf, w.off)
+	if err != nil {
+		if n > 0 {
+			_ = w.f.Truncate(w.off)
+		}
+		return fmt.Errorf("write %s: %w", w.path, err)
+	}
+	w.off += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// write adds one packet (DTS on the file's timeline).
+func (w *flvWriter) write(p *media.Packet) error {
+	if !w.started {
+		w.firstDTS, w.started = p.DTS, true
+	}
+	w.lastDTS = max(w.lastDTS, p.DTS)
+	var err error
+	switch p.Track.Kind {
+	case media.KindVideo:
+		if p.Track != w.video {
+			if cfg, ok := flv.VideoConfig(p.Track); ok {
+				w.tag(flvTagVideo, p.DTS, cfg)
+			}
+			w.video = p.Track
+		}
+		w.body, err = flv.AppendVideo(w.body[:0], p)
+		if err == nil {
+			w.tag(flvTagVideo, p.DTS, w.body)
+		}
+	case media.KindAudio:
+		if p.Track != w.audio {
+			if cfg, ok := flv.AudioConfig(p.Track); ok {
+				w.tag(flvTagAudio, p.DTS, cfg)
+			}
+			w.audio = p.Track
+		}
+		w.body, err = flv.AppendAudio(w.body[:0], p)
+		if err == nil {
+			w.tag(flvTagAudio, p.DTS, w.body)
+		}
+	}
+	if err != nil {
+		return nil // a codec FLV cannot carry: the packet is left out
+	}
+	if p.DTS-w.lastWrite >= fragmentSpan {
+		w.lastWrite = p.DTS
+		if err := w.writeOut(); err != nil {
+			return err
+		}
+		if p.DTS-w.lastSync >= syncSpan {
+			w.lastSync = p.DTS
+			if err := fdatasync(w.f); err != nil {
+				return fmt.Errorf("sync %s: %w", w.path, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (w *flvWriter) size() int64 { return w.off }
+
+func (w *flvWriter) duration() time.Duration {
+	if !w.started {
+		return 0
+	}
+	return w.lastDTS - w.firstDTS
+}
+
+// finish writes what is pending (when flush) and renames the file to final.
+func (w *flvWriter) finish(final string, flush bool) (bool, error) {
+	var err error
+	if flush {
+		err = w.writeOut()
+	}
+	if err == nil && flush {
+		err = fdatasync(w.f)
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if !w.started {
+		_ = os.Remove(w.path)
+		return false, errNoSamples
+	}
+	if rerr := os.Rename(w.path, final); rerr != nil {
+		return false, fmt.Errorf("rename %s: %w", w.path, rerr)
+	}
+	return false, err
+}
+
+// flvDuration reads an FLV file's duration from its last tag.
+func flvDuration(f io.ReaderAt, size int64) (time.Duration, error) {
+	var b [11]byte
+	if size < 13+15 {
+		return 0, nil
+	}
+	if _, err := f.ReadAt(b[:4], size-4); err != nil {
+		return 0, err
+	}
+	n := int64(binary.BigEndian.Uint32(b[:4]))
+	if n < 11 || n > size-13 {
+		return 0, fmt.Errorf("flv: bad last tag size %d", n)
+	}
+	if _, err := f.ReadAt(b[:], size-4-n); err != nil {
+		return 0, err
+	}
+	ms := uint32(b[4])<<16 | uint32(b[5])<<8 | uint32(b[6]) | uint32(b[7])<<24
+	return time.Duration(ms) * time.Millisecond, nil
+}
