@@ -148,8 +148,11 @@ const maxEscaped = 120
 // So "..", "a/b" and "\x00" can never climb out of or cut the path. An
 // empty name is "_"; a very long one is cut and ends in ~ and a hash.
 func EscapeName(s string) string {
-	if s == "" {
+	switch s {
+	case "":
 		return "_"
+	case "_":
+		return "%5F" // "_" stands for the empty name
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -185,7 +188,7 @@ func UnescapeName(s string) string {
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s)+0 && i+2 <= len(s)-1 {
+		if s[i] == '%' && i+2 < len(s) {
 			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
 				b.WriteByte(byte(v))
 				i += 2
