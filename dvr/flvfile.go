@@ -76,11 +76,10 @@ func (w *flvWriter) writeOut() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	n, err := w.f.WriteAt(w.buf, w.off)
-	if err != nil {
-		if n > 0 {
-			_ = w.f.Truncate(w.off)
-		}
+	if _, err := w.f.WriteAt(w.buf, w.off); err != nil {
+		// WriteAt may have written part of it (and may not say so):
+		// cut back to the last whole fragment.
+		_ = w.f.Truncate(w.off)
 		return fmt.Errorf("write %s: %w", w.path, err)
 	}
 	w.off += int64(len(w.buf))
@@ -97,7 +96,7 @@ func (w *flvWriter) write(p *media.Packet) error {
 	var err error
 	switch p.Track.Kind {
 	case media.KindVideo:
-		if p.Track != w.video {
+		if !sameTrack(p.Track, w.video) {
 			if cfg, ok := flv.VideoConfig(p.Track); ok {
 				w.tag(flvTagVideo, p.DTS, cfg)
 			}
@@ -108,7 +107,7 @@ func (w *flvWriter) write(p *media.Packet) error {
 			w.tag(flvTagVideo, p.DTS, w.body)
 		}
 	case media.KindAudio:
-		if p.Track != w.audio {
+		if !sameTrack(p.Track, w.audio) {
 			if cfg, ok := flv.AudioConfig(p.Track); ok {
 				w.tag(flvTagAudio, p.DTS, cfg)
 			}

@@ -171,11 +171,10 @@ func newMP4Writer(path string, v, a *media.Track) (*mp4Writer, error) {
 // to the last good byte, so it stays playable.
 func (w *mp4Writer) writeOut() error {
 	b := w.buf.Bytes()
-	n, err := w.f.WriteAt(b, w.off)
-	if err != nil {
-		if n > 0 {
-			_ = w.f.Truncate(w.off)
-		}
+	if _, err := w.f.WriteAt(b, w.off); err != nil {
+		// WriteAt may have written part of it (and may not say so):
+		// cut back to the last whole fragment.
+		_ = w.f.Truncate(w.off)
 		return fmt.Errorf("write %s: %w", w.path, err)
 	}
 	w.off += int64(len(b))

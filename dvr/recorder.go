@@ -1,6 +1,7 @@
 package dvr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -139,8 +140,8 @@ func (rec *recorder) packet(p *media.Packet) {
 	q := *p
 	q.DTS, q.PTS = rec.timeline(p)
 	if rec.cur != nil {
-		changed := (p.Track.Kind == media.KindVideo && p.Track != rec.video) ||
-			(p.Track.Kind == media.KindAudio && p.Track != rec.audio)
+		changed := (p.Track.Kind == media.KindVideo && !sameTrack(p.Track, rec.video)) ||
+			(p.Track.Kind == media.KindAudio && !sameTrack(p.Track, rec.audio))
 		if _, isFLV := rec.cur.(*flvWriter); changed && !isFLV {
 			rec.log.Info("dvr: track changed; starting a new file", "codec", p.Track.Codec)
 			rec.closeFile(true)
@@ -156,21 +157,52 @@ func (rec *recorder) packet(p *media.Packet) {
 	rec.write(&q)
 }
 
-// preroll gathers the packets a new file starts with: from a keyframe,
-// until both tracks are known (an encoder sends its audio header a moment
-// after the first video frame) or preRoll has passed.
+// preroll gathers the packets a new file starts with: from a video
+// keyframe (when the stream has video), until both tracks are known (an
+// encoder's first audio may come before its first video, or the other
+// way round) or preRoll has passed.
 func (rec *recorder) preroll(q *media.Packet) {
-	v, a := rec.st.Tracks()
-	if len(rec.pre) == 0 {
-		if v != nil && !q.IsVideoKey() {
-			return // a file starts on a keyframe
-		}
-		if !rec.failedAt.IsZero() && time.Since(rec.failedAt) < retryAfter {
-			return
-		}
+	if len(rec.pre) == 0 && !rec.failedAt.IsZero() && time.Since(rec.failedAt) < retryAfter {
+		return
 	}
 	rec.pre = append(rec.pre, *q)
-	if !(v != nil && a != nil) && !(v == nil && a != nil) && q.DTS-rec.pre[0].DTS < preRoll {
+	key, hasVideo := -1, false
+	for i := range rec.pre {
+		if rec.pre[i].Track.Kind == media.KindVideo {
+			hasVideo = true
+			if key < 0 && rec.pre[i].Key {
+				key = i
+			}
+		}
+	}
+	if hasVideo {
+		if key < 0 {
+			if q.DTS-rec.pre[0].DTS >= preRoll || len(rec.pre) > 4096 {
+				clear(rec.pre)
+				rec.pre = rec.pre[:0] // no keyframe yet: start over
+			}
+			return
+		}
+		if key > 0 {
+			n := copy(rec.pre, rec.pre[key:])
+			clear(rec.pre[n:])
+			rec.pre = rec.pre[:n]
+		}
+	}
+	var v, a *media.Track
+	for i := range rec.pre {
+		if rec.pre[i].Track.Kind == media.KindVideo {
+			v = rec.pre[i].Track
+		} else {
+			a = rec.pre[i].Track
+		}
+	}
+	meta := rec.st.Metadata()
+	_, metaVideo := meta.Get("videocodecid")
+	_, metaAudio := meta.Get("audiocodecid")
+	ready := (v != nil || !metaVideo) && (a != nil || !metaAudio) && len(meta) > 0 ||
+		v != nil && a != nil || q.DTS-rec.pre[0].DTS >= preRoll
+	if !ready || (v == nil && a == nil) {
 		return
 	}
 	pre := rec.pre
@@ -369,4 +401,17 @@ func fileSize(name string) int64 {
 		return 0
 	}
 	return st.Size()
+}
+
+// sameTrack reports whether a file made for b can take packets of a: the
+// same codec and configuration (a publisher may resend its headers).
+func sameTrack(a, b *media.Track) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil {
+		return false
+	}
+	return a.Codec == b.Codec && bytes.Equal(a.Config, b.Config) &&
+		a.SampleRate == b.SampleRate && a.Channels == b.Channels
 }
