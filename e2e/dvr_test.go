@@ -115,7 +115,9 @@ func TestDVRSegmentPlan(t *testing.T) {
 		"[05].mp4", "[05]_[999].mp4", 1)
 	p := startPodium(t, y)
 	publishOnce(t, classFixture(t), p.RTMPURL("live/seg"))
-	require.Eventually(t, func() bool { return len(recordedFiles(t, dir, ".mp4")) >= 3 && len(recordedFiles(t, dir, ".tmp.mp4")) == 0 },
+	require.Eventually(t, func() bool {
+		return len(recordedFiles(t, dir, ".mp4")) >= 3 && len(recordedFiles(t, dir, ".tmp.mp4")) == 0
+	},
 		10*time.Second, 100*time.Millisecond)
 	files := recordedFiles(t, dir, ".mp4")
 	require.GreaterOrEqual(t, len(files), 3, "files: %v", files)
