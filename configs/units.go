@@ -83,9 +83,13 @@ type Duration time.Duration
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// String prints whole seconds as "120s", anything else as time.Duration does.
+// String prints whole days as "30d", whole seconds as "120s", anything
+// else as time.Duration does.
 func (d Duration) String() string {
 	td := time.Duration(d)
+	if day := 24 * time.Hour; td >= day && td%day == 0 {
+		return strconv.FormatInt(int64(td/day), 10) + "d"
+	}
 	if td%time.Second == 0 {
 		return strconv.FormatInt(int64(td/time.Second), 10) + "s"
 	}

@@ -236,3 +236,47 @@ func TestDVRSpeexRecordsFLV(t *testing.T) {
 	require.InDelta(t, 10.0, vd, 1.0)
 	require.Empty(t, recordedFiles(t, dir, ".mp4"))
 }
+
+// TestDVRRecorderYAML: configs/recorder.yaml, as shipped (its paths moved
+// into a temporary directory), records a class.
+func TestDVRRecorderYAML(t *testing.T) {
+	b, err := os.ReadFile("../configs/recorder.yaml")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	y := strings.ReplaceAll(string(b), "/var/lib/podium", dir)
+	y = strings.Replace(y, "min_free: 2GiB", "min_free: 1MiB", 1) // a CI disk may have less
+	// startPodium writes listen and data_dir first: drop the file's own.
+	y = strings.Replace(y, "listen:\n", "listen_shipped:\n", 1)
+	y = strings.Replace(y, "data_dir:", "# data_dir:", 1)
+	var kept []string
+	skip := false
+	for _, line := range strings.Split(y, "\n") {
+		if strings.HasPrefix(line, "listen_shipped:") {
+			skip = true
+			continue
+		}
+		if skip && strings.HasPrefix(line, "  ") {
+			continue
+		}
+		skip = false
+		kept = append(kept, line)
+	}
+	y = strings.Join(kept, "\n")
+	require.Contains(t, y, "dvr:")
+	p := startPodium(t, y+"\nauth: {admin_password: dvr-secret}\n")
+	pub := publish(t, classFixture(t), p.RTMPURL("live/room101"))
+	waitLog(t, p.Logs, "dvr: recording", 1, 10*time.Second)
+	time.Sleep(4 * time.Second)
+	_ = pub.Process.Kill()
+	_ = pub.Wait()
+	rec := filepath.Join(dir, "dvr", "live", "room101")
+	require.Eventually(t, func() bool {
+		return len(recordedFiles(t, rec, ".mp4")) == 1 && len(recordedFiles(t, rec, ".tmp.mp4")) == 0
+	},
+		10*time.Second, 100*time.Millisecond)
+	f := recordedFiles(t, rec, ".mp4")[0]
+	vc, vd := probeFile(t, f).stream("video")
+	require.Equal(t, "h264", vc)
+	require.Greater(t, vd, 2.5)
+	decodesCleanly(t, f)
+}
