@@ -11,30 +11,22 @@ import (
 	"github.com/podiumlive/podium/ingest/media"
 )
 
-// flvWriter records one FLV file with the flv package's tag bodies (the
-// same bytes RTMP play sends). Tags are gathered in memory and written at
-// least every fragmentSpan; what is on disk always ends on a whole tag,
-// so a crash leaves a file that plays to its last write.
+// flvWriter records one FLV file with the flv package's TagWriter (the
+// tags HTTP-FLV sends). Tags are gathered in memory and written at least
+// every fragmentSpan; what is on disk always ends on a whole tag, so a
+// crash leaves a file that plays to its last write.
 type flvWriter struct {
 	f         *os.File
 	path      string
 	off       int64
 	buf       []byte
-	body      []byte
-	video     *media.Track // current tracks: a change writes a new sequence header
-	audio     *media.Track
+	tags      flv.TagWriter
 	firstDTS  time.Duration
 	lastDTS   time.Duration
 	started   bool
 	lastWrite time.Duration
 	lastSync  time.Duration
 }
-
-const (
-	flvTagAudio  = 8
-	flvTagVideo  = 9
-	flvTagScript = 18
-)
 
 // newFLVWriter creates path with the FLV header and the publisher's
 // metadata.
@@ -44,32 +36,17 @@ func newFLVWriter(path string, v, a *media.Track, meta media.Metadata) (*flvWrit
 		return nil, err
 	}
 	w := &flvWriter{f: f, path: path}
-	var flags byte
-	if v != nil {
-		flags |= 0x01
+	w.buf = flv.AppendHeader(w.buf, v != nil, a != nil)
+	if len(meta) == 0 {
+		meta = flv.TrackMetadata(v, a)
 	}
-	if a != nil {
-		flags |= 0x04
-	}
-	w.buf = append(w.buf, 'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0)
-	if len(meta) > 0 {
-		w.tag(flvTagScript, 0, flv.MetadataBody(meta, false))
-	}
+	w.buf = w.tags.AppendMetadata(w.buf, meta, 1)
 	if err := w.writeOut(); err != nil {
 		_ = f.Close()
 		_ = os.Remove(path)
 		return nil, err
 	}
 	return w, nil
-}
-
-// tag appends one tag with its PreviousTagSize.
-func (w *flvWriter) tag(typ byte, ts time.Duration, body []byte) {
-	ms := uint32(ts.Milliseconds())
-	n := len(body)
-	w.buf = append(w.buf, typ, byte(n>>16), byte(n>>8), byte(n), byte(ms>>16), byte(ms>>8), byte(ms), byte(ms>>24), 0, 0, 0)
-	w.buf = append(w.buf, body...)
-	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(11+n))
 }
 
 func (w *flvWriter) writeOut() error {
@@ -93,34 +70,7 @@ func (w *flvWriter) write(p *media.Packet) error {
 		w.firstDTS, w.started = p.DTS, true
 	}
 	w.lastDTS = max(w.lastDTS, p.DTS)
-	var err error
-	switch p.Track.Kind {
-	case media.KindVideo:
-		if !sameTrack(p.Track, w.video) {
-			if cfg, ok := flv.VideoConfig(p.Track); ok {
-				w.tag(flvTagVideo, p.DTS, cfg)
-			}
-			w.video = p.Track
-		}
-		w.body, err = flv.AppendVideo(w.body[:0], p)
-		if err == nil {
-			w.tag(flvTagVideo, p.DTS, w.body)
-		}
-	case media.KindAudio:
-		if !sameTrack(p.Track, w.audio) {
-			if cfg, ok := flv.AudioConfig(p.Track); ok {
-				w.tag(flvTagAudio, p.DTS, cfg)
-			}
-			w.audio = p.Track
-		}
-		w.body, err = flv.AppendAudio(w.body[:0], p)
-		if err == nil {
-			w.tag(flvTagAudio, p.DTS, w.body)
-		}
-	}
-	if err != nil {
-		return nil // a codec FLV cannot carry: the packet is left out
-	}
+	w.buf = w.tags.AppendPacket(w.buf, p)
 	if p.DTS-w.lastWrite >= fragmentSpan {
 		w.lastWrite = p.DTS
 		if err := w.writeOut(); err != nil {
