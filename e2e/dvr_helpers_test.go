@@ -141,3 +141,10 @@ func statusOf(t *testing.T, a *api, method, path string) int {
 	code, _, _ := a.do(method, path, nil)
 	return code
 }
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
+}
