@@ -34,7 +34,9 @@ func TestDVRRecordingsPageInBrowser(t *testing.T) {
 	time.Sleep(6 * time.Second)
 	_ = pub.Process.Kill()
 	_ = pub.Wait()
-	require.Eventually(t, func() bool { return len(recordedFiles(t, dir, ".mp4")) == 1 && len(recordedFiles(t, dir, ".tmp.mp4")) == 0 },
+	require.Eventually(t, func() bool {
+		return len(recordedFiles(t, dir, ".mp4")) == 1 && len(recordedFiles(t, dir, ".tmp.mp4")) == 0
+	},
 		10*time.Second, 100*time.Millisecond)
 	file := recordedFiles(t, dir, ".mp4")[0]
 	_, vd := probeFile(t, file).stream("video")
