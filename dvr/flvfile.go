@@ -64,23 +64,30 @@ func (w *flvWriter) writeOut() error {
 	return nil
 }
 
-// write adds one packet (DTS on the file's timeline).
+// write adds one packet's tag in memory (DTS on the file's timeline);
+// flush writes the tags out when due says so.
 func (w *flvWriter) write(p *media.Packet) error {
 	if !w.started {
 		w.firstDTS, w.started = p.DTS, true
 	}
 	w.lastDTS = max(w.lastDTS, p.DTS)
 	w.buf = w.tags.AppendPacket(w.buf, p)
-	if p.DTS-w.lastWrite >= fragmentSpan {
-		w.lastWrite = p.DTS
-		if err := w.writeOut(); err != nil {
-			return err
-		}
-		if p.DTS-w.lastSync >= syncSpan {
-			w.lastSync = p.DTS
-			if err := fdatasync(w.f); err != nil {
-				return fmt.Errorf("sync %s: %w", w.path, err)
-			}
+	return nil
+}
+
+// due reports whether fragmentSpan of tags waits to be written.
+func (w *flvWriter) due() bool { return len(w.buf) > 0 && w.lastDTS-w.lastWrite >= fragmentSpan }
+
+// flush writes the gathered tags (and syncs every syncSpan).
+func (w *flvWriter) flush() error {
+	w.lastWrite = w.lastDTS
+	if err := w.writeOut(); err != nil {
+		return err
+	}
+	if w.lastDTS-w.lastSync >= syncSpan {
+		w.lastSync = w.lastDTS
+		if err := fdatasync(w.f); err != nil {
+			return fmt.Errorf("sync %s: %w", w.path, err)
 		}
 	}
 	return nil

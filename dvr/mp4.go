@@ -183,8 +183,9 @@ func (w *mp4Writer) writeOut() error {
 	return nil
 }
 
-// write adds one packet; DTS and PTS are on the file's timeline (from 0,
-// DTS increasing per track).
+// write adds one packet to the pending fragment (memory only: it never
+// blocks); DTS and PTS are on the file's timeline (from 0, DTS increasing
+// per track). flush writes it out when due says so.
 func (w *mp4Writer) write(p *media.Packet) error {
 	var t *mp4Track
 	if p.Track.Kind == media.KindVideo {
@@ -228,11 +229,14 @@ func (w *mp4Writer) write(p *media.Packet) error {
 		t.pend = append(t.pend, &fmp4.Sample{Payload: p.Data})
 		t.pendDTS = append(t.pendDTS, ts)
 	}
-	if p.DTS-w.firstPend >= fragmentSpan {
-		return w.fragment(false)
-	}
 	return nil
 }
+
+// due reports whether a fragment's worth of media waits to be written.
+func (w *mp4Writer) due() bool { return w.pending && w.lastDTS-w.firstPend >= fragmentSpan }
+
+// flush writes the pending fragment (all but each track's last sample).
+func (w *mp4Writer) flush() error { return w.fragment(false) }
 
 // fragment writes the pending samples as one moof+mdat. Unless final, the
 // last sample of each track waits for the next one, which gives its

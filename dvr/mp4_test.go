@@ -32,7 +32,7 @@ func TestMP4WriterProgressiveOnClose(t *testing.T) {
 	require.NoError(t, err)
 	sizes := []int64{}
 	for i := range pkts {
-		require.NoError(t, w.write(&pkts[i]))
+		writeOne(t, w, &pkts[i])
 		sizes = append(sizes, w.size())
 	}
 	// Fragments reach the disk during the recording, at least every
@@ -76,7 +76,7 @@ func TestMP4CrashLeavesPlayableFileAndRecovers(t *testing.T) {
 		if pkts[i].DTS > 5*time.Second {
 			break
 		}
-		require.NoError(t, w.write(&pkts[i]))
+		writeOne(t, w, &pkts[i])
 	}
 	// A crash: nothing is flushed or finished; the half-written next
 	// fragment is simulated by garbage at the end.
@@ -106,7 +106,7 @@ func TestFLVWriter(t *testing.T) {
 	w, err := newFLVWriter(tmp, v, a, media.Metadata{{Name: "encoder", Value: "test"}})
 	require.NoError(t, err)
 	for i := range pkts {
-		require.NoError(t, w.write(&pkts[i]))
+		writeOne(t, w, &pkts[i])
 	}
 	_, err = w.finish(final, true)
 	require.NoError(t, err)
@@ -127,4 +127,13 @@ func TestMP4RefusesSpeex(t *testing.T) {
 	require.False(t, mp4Compatible(&media.Track{Kind: media.KindAudio, Codec: media.CodecSpeex}))
 	_, err := newMP4Writer(filepath.Join(t.TempDir(), "x.mp4"), nil, &media.Track{Kind: media.KindAudio, Codec: media.CodecSpeex, SampleRate: 16000})
 	require.Error(t, err)
+}
+
+// writeOne writes p as the recorder does: buffered, flushed when due.
+func writeOne(t *testing.T, w container, p *media.Packet) {
+	t.Helper()
+	require.NoError(t, w.write(p))
+	if w.due() {
+		require.NoError(t, w.flush())
+	}
 }

@@ -20,7 +20,12 @@ import (
 
 // container is one file being written (MP4 or FLV).
 type container interface {
+	// write buffers one packet in memory (never blocks).
 	write(p *media.Packet) error
+	// due reports that flush should run: a fragment's worth is buffered.
+	due() bool
+	// flush writes what is buffered to the file.
+	flush() error
 	size() int64
 	duration() time.Duration
 	// finish closes the file (flushing what is pending when flush) and
@@ -72,6 +77,7 @@ type recorder struct {
 	pre      []media.Packet // a new file's first packets (preroll)
 	failedAt time.Time
 	noted    bool // the Speex/FLV line was logged
+	direct   bool // packet runs on the publisher's goroutine: no disk work
 
 	mu   sync.Mutex // guards live
 	live Recording
@@ -90,6 +96,22 @@ func (rec *recorder) run(ctx context.Context, r *stream.Reader) {
 		}
 	})
 	defer warn.Stop()
+	// While a file is open, packets that only need buffering are taken on
+	// the publisher's goroutine (no wake-up of this one per frame); the
+	// rest (opening, cutting, a fragment due to be written) come through
+	// the queue to this goroutine, which does the disk work.
+	r.SetDirect(func(p *media.Packet, _ media.Metadata, _ uint64) stream.DirectResult {
+		if !rec.canDirect(p) {
+			return stream.DirectRefused
+		}
+		rec.direct = true
+		rec.packet(p)
+		rec.direct = false
+		if rec.cur != nil && rec.cur.due() {
+			return stream.DirectPending
+		}
+		return stream.DirectSent
+	})
 	var (
 		batch []media.Packet
 		err   error
@@ -99,6 +121,10 @@ func (rec *recorder) run(ctx context.Context, r *stream.Reader) {
 		for i := range batch {
 			rec.packet(&batch[i])
 		}
+		if rec.cur != nil && rec.cur.due() {
+			rec.flush()
+		}
+		r.Done()
 		clear(batch)
 		if cap(batch) > 4096 {
 			batch = nil
@@ -107,6 +133,7 @@ func (rec *recorder) run(ctx context.Context, r *stream.Reader) {
 			break
 		}
 	}
+	r.SetDirect(nil) // after this, no packet arrives on another goroutine
 	rec.closeFile(true)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, stream.ErrReaderClosed) && ctx.Err() == nil {
 		rec.log.Warn("dvr stopped", "err", err)
@@ -227,15 +254,49 @@ func (rec *recorder) write(q *media.Packet) {
 		return // before the file's first keyframe
 	}
 	if err := rec.cur.write(q); err != nil {
-		rec.m.diskError(rec.key, err)
-		rec.failedAt = time.Now()
-		rec.closeFile(false)
+		rec.fail(err)
+		return
+	}
+	if !rec.direct && rec.cur.due() {
+		rec.flush()
+	}
+}
+
+// flush writes the current file's buffered fragment (never on the
+// publisher's goroutine).
+func (rec *recorder) flush() {
+	if err := rec.cur.flush(); err != nil {
+		rec.fail(err)
 		return
 	}
 	rec.mu.Lock()
 	rec.live.Duration = rec.cur.duration()
 	rec.live.Bytes = rec.cur.size()
 	rec.mu.Unlock()
+}
+
+// fail closes the current file after a write error; the next one starts
+// after retryAfter.
+func (rec *recorder) fail(err error) {
+	rec.m.diskError(rec.key, err)
+	rec.failedAt = time.Now()
+	rec.closeFile(false)
+}
+
+// canDirect reports whether packet(p) only buffers in memory: a file is
+// open, p's track is the file's, and no segment cut can be due.
+func (rec *recorder) canDirect(p *media.Packet) bool {
+	if rec.cur == nil || len(rec.pre) > 0 {
+		return false
+	}
+	t := rec.audio
+	if p.Track.Kind == media.KindVideo {
+		t = rec.video
+	}
+	if !sameTrack(p.Track, t) {
+		return false
+	}
+	return rec.set.Plan != PlanSegment || !(p.IsVideoKey() || rec.video == nil)
 }
 
 // open starts a file whose first packet is at startDTS; false when none
