@@ -38,6 +38,7 @@ type options struct {
 	duration time.Duration
 	warmup   time.Duration
 	perfOut  string
+	record   bool
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "CPU measurement window")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "recording time before the CPU window starts")
 	flag.StringVar(&o.perfOut, "perf", "", "if set and perf(1) exists: record podium (into this file) and nginx-rtmp (FILE.nginx) during the CPU window, print podium's top symbols and where each spends its CPU (perf costs both CPU: don't quote that run's ratio)")
+	flag.BoolVar(&o.record, "record", true, "false: the same run without recording on either side (the ingest's own CPU, to subtract)")
 	flag.BoolVar(&quick, "quick", false, "short windows (-d 8s -warmup 3s unless given): a smoke run, not numbers to quote")
 	harness.ParseFlags()
 	if quick {
@@ -120,10 +122,13 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	srv, err := r.StartServers(ctx,
-		fmt.Sprintf("vhosts: [{name: __defaultVhost__, dvr: {enabled: true, path: %q, min_free: 0}}]\n",
-			filepath.Join(pod.dir, "[app]", "[stream]", "[timestamp].mp4")),
-		fmt.Sprintf("application live { live on; record all; record_path %s; record_unique on; }", ngx.dir))
+	podConf := fmt.Sprintf("vhosts: [{name: __defaultVhost__, dvr: {enabled: true, path: %q, min_free: 0}}]\n",
+		filepath.Join(pod.dir, "[app]", "[stream]", "[timestamp].mp4"))
+	ngxConf := fmt.Sprintf("application live { live on; record all; record_path %s; record_unique on; }", ngx.dir)
+	if !o.record {
+		podConf, ngxConf = "vhosts: [{name: __defaultVhost__}]\n", "application live { live on; record off; }"
+	}
+	srv, err := r.StartServers(ctx, podConf, ngxConf)
 	if err != nil {
 		return err
 	}
@@ -203,6 +208,13 @@ func run(ctx context.Context, o options) error {
 
 	var failures []string
 	var rows []row
+	if !o.record {
+		for _, s := range sides {
+			cpu := float64(s.u1.Ticks-s.u0.Ticks) / float64(proc.ClockTicks()) / win.Seconds * 100
+			fmt.Printf("%-11s ingest only (no recording): %.2f%% CPU, %.3f%% per stream\n", s.name, cpu, cpu/float64(o.n))
+		}
+		return nil
+	}
 	for _, s := range sides {
 		rw, fails := s.measure(ctx, o, win.Seconds)
 		rows = append(rows, rw)
