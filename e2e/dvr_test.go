@@ -108,10 +108,12 @@ func TestDVRClassToMP4(t *testing.T) {
 }
 
 // TestDVRSegmentPlan: a 12 s class with duration 4s gives at least three
-// files that each play.
+// files that each play. Its on_dvr hook answers garbage: logged, every
+// file kept.
 func TestDVRSegmentPlan(t *testing.T) {
+	hooks := newHookRecorder(t)
 	dir := filepath.Join(t.TempDir(), "rec")
-	y := strings.Replace(dvrYAML(dir, "", "plan: segment", "duration: 4s"),
+	y := strings.Replace(dvrYAML(dir, hooks.URL+"/garbage", "plan: segment", "duration: 4s"),
 		"[05].mp4", "[05]_[999].mp4", 1)
 	p := startPodium(t, y)
 	publishOnce(t, classFixture(t), p.RTMPURL("live/seg"))
@@ -134,6 +136,9 @@ func TestDVRSegmentPlan(t *testing.T) {
 	require.InDelta(t, 12.0, total, 1.0, "the segments add up to the class")
 	list := newAPI(t, p, "dvr-secret").recordings()
 	require.Len(t, list, len(files))
+	hooks.wait(t, 5*time.Second, hookIs("on_dvr", "__defaultVhost__", "seg"))
+	waitLog(t, p.Logs, "hook failed", len(files), 10*time.Second)
+	require.Len(t, recordedFiles(t, dir, ".mp4"), len(files), "a failed hook keeps the file")
 }
 
 // TestDVRKill9: the recorder is killed 10 s into a class; the file on
