@@ -26,6 +26,7 @@ import (
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/ratelog"
 )
 
 // Plans.
@@ -108,10 +109,8 @@ type Manager struct {
 	files    atomic.Int64
 	failures atomic.Int64
 
-	errMu      sync.Mutex
-	lastErrLog time.Time
-	unlogged   int
-	lastFree   time.Time
+	diskErrors ratelog.Counter
+	noRoom     ratelog.Counter
 }
 
 // NewManager prepares DVR for the given per-vhost settings; Start begins.
@@ -256,17 +255,10 @@ func (m *Manager) failed() { m.failures.Add(1) }
 // ErrorInterval with the number of failures since the last one.
 func (m *Manager) diskError(key stream.Key, err error) {
 	m.failures.Add(1)
-	m.errMu.Lock()
-	m.unlogged++
-	now := time.Now()
-	if now.Sub(m.lastErrLog) < m.opts.ErrorInterval {
-		m.errMu.Unlock()
+	n, ok := m.diskErrors.Tick(time.Now(), m.opts.ErrorInterval)
+	if !ok {
 		return
 	}
-	n := m.unlogged
-	m.unlogged = 0
-	m.lastErrLog = now
-	m.errMu.Unlock()
 	m.log.Error("dvr write failed; what was written is closed and kept, recording resumes when the disk takes it again",
 		"stream", key.String(), "err", err, "failures", n, "retry", retryAfter)
 }
@@ -282,16 +274,9 @@ func (m *Manager) roomFor(key stream.Key, set Settings) bool {
 		return true
 	}
 	m.failures.Add(1)
-	m.errMu.Lock()
-	now := time.Now()
-	logIt := now.Sub(m.lastFree) >= m.opts.FreeInterval
-	if logIt {
-		m.lastFree = now
-	}
-	m.errMu.Unlock()
-	if logIt {
+	if n, ok := m.noRoom.Tick(time.Now(), m.opts.FreeInterval); ok {
 		m.log.Error("dvr: not starting a recording: free disk below "+set.Setting+".min_free",
-			"stream", key.String(), "free", free, "min_free", set.MinFree, "dir", set.Template.Root())
+			"stream", key.String(), "free", free, "min_free", set.MinFree, "dir", set.Template.Root(), "refused", n)
 	}
 	return false
 }

@@ -27,11 +27,6 @@ import (
 	"github.com/podiumlive/podium/bench/internal/proc"
 )
 
-// dvrFixture is the forward bench's 20 s of 854x480 30 fps H.264 900
-// kbit/s + AAC 96 kbit/s (about 1 Mbit/s; the same cached file).
-var dvrFixture = fixture.Spec{Name: "forward-480p30-900k-aac.flv", Size: "854x480", FPS: 30, SampleRate: 44100,
-	Video: []string{"-b:v", "900k", "-g", "60"}, Audio: []string{"-c:a", "aac", "-b:a", "96k"}}
-
 type options struct {
 	env      harness.Env
 	n        int
@@ -102,7 +97,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer r.End()
-	fix, err := fixture.Make(ctx, o.env.Fixtures, dvrFixture)
+	fix, err := fixture.Make(ctx, o.env.Fixtures, fixture.Class480p())
 	if err != nil {
 		return err
 	}
