@@ -52,6 +52,7 @@ func (u *UI) routes() *gin.Engine {
 
 	page := e.Group("/", u.require(kindPage))
 	page.GET("/", u.dashboard)
+	page.GET("/recordings", u.recordingsPage)
 
 	api := e.Group("/api", u.require(kindAPI))
 	v1 := api.Group("/v1")
@@ -68,6 +69,10 @@ func (u *UI) routes() *gin.Engine {
 	v1.GET("/hw", u.hw)
 	v1.GET("/sources", u.sources)
 	v1.GET("/events", u.live)
+	v1.GET("/recordings", u.recordingsList)
+	v1.GET("/recordings/:id/download", u.recordingDownload)
+	v1.HEAD("/recordings/:id/download", u.recordingDownload)
+	v1.DELETE("/recordings/:id", u.recordingDelete)
 	api.GET("/", u.apiIndex)
 	api.GET("/v1", u.apiIndex)
 	api.GET("/v1/", u.apiIndex)
@@ -198,6 +203,7 @@ func (u *UI) apiIndex(c *gin.Context) {
 		"hw":         "the video encoders this box has (podium hw)",
 		"sources":    "RTSP sources",
 		"events":     "Server-Sent Events: a dashboard snapshot each second",
+		"recordings": "recorded files (dvr); /recordings/:id/download the file; DELETE /recordings/:id",
 	}
 	writeJSON(c, http.StatusOK, e)
 }
