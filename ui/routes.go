@@ -68,6 +68,7 @@ func (u *UI) routes() *gin.Engine {
 	v1.GET("/hw", u.hw)
 	v1.GET("/sources", u.sources)
 	v1.GET("/events", u.live)
+	u.clusterRoutes(e, v1)
 	api.GET("/", u.apiIndex)
 	api.GET("/v1", u.apiIndex)
 	api.GET("/v1/", u.apiIndex)

@@ -43,6 +43,8 @@ type Deps struct {
 	HLSURL func(stream.Key) string
 	// Sources lists the RTSP cameras pulled into the hub.
 	Sources func() []SourceStats
+	// Cluster is the registry and allocator (nil: no allocator routes).
+	Cluster Cluster
 }
 
 // HLSStats is one stream's HLS output, as the dashboard shows it.
@@ -90,6 +92,10 @@ type Options struct {
 	LoginRefill time.Duration
 	// Tick is the sampling and live-update interval (default 1s).
 	Tick time.Duration
+	// PlayBurst allocations per client address at once, then one per
+	// PlayRefill (defaults 200 and 20ms: 50 a second).
+	PlayBurst  int
+	PlayRefill time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -104,6 +110,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Tick <= 0 || o.Tick > time.Second {
 		o.Tick = time.Second
+	}
+	if o.PlayBurst <= 0 {
+		o.PlayBurst = defaultPlayBurst
+	}
+	if o.PlayRefill <= 0 {
+		o.PlayRefill = defaultPlayRefill
 	}
 	if o.Notice == nil {
 		o.Notice = os.Stderr
@@ -128,6 +140,9 @@ type UI struct {
 	host    *hostSampler
 	traffic *traffic
 	events  *broadcaster
+
+	playLimit *limiter
+	srsLog    *onceSet
 
 	runOnce sync.Once
 }
@@ -156,6 +171,9 @@ func New(deps Deps, opts Options, log *slog.Logger) (*UI, error) {
 		pid:     strconv.Itoa(os.Getpid()),
 		host:    newHostSampler("/proc"),
 		traffic: newTraffic(),
+
+		playLimit: newLimiter(opts.PlayBurst, opts.PlayRefill, 65536),
+		srsLog:    newOnceSet(),
 	}
 	u.host.sample(u.started) // figures before Run's first tick
 	u.events = newBroadcaster(u.snapshotJSON)
@@ -194,6 +212,7 @@ func (u *UI) run(ctx context.Context) {
 		case now := <-t.C:
 			u.sample(now)
 			u.auth.sweep(now)
+			u.playLimit.sweep(now)
 			u.events.publish()
 		case <-u.events.poked():
 			if !pending {
