@@ -149,7 +149,7 @@ func (c *Cluster) allocate(ctx context.Context, sid string, s session, isSwitch 
 	if err != nil {
 		return Answer{}, fmt.Errorf("session: %w", err)
 	}
-	resTTL := c.ttl()
+	resTTL := reserveFor
 	if chosen.v.Kind == KindSRS {
 		resTTL = c.cfg.SessionTTL // its load is only what was counted
 	}

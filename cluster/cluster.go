@@ -62,7 +62,15 @@ type Cluster struct {
 	lastErr  string
 	rng      *mrand.Rand
 	announce bool // the last announce succeeded
+	// viewers is what the last announced heartbeat reported (heartbeat
+	// goroutine only).
+	viewers int
 }
+
+// reserveFor is how long an allocation counts against a node when no
+// viewer shows up for it: the meter sees a viewer within its window, so
+// after three of those the student is not coming.
+const reserveFor = 30 * time.Second
 
 // New builds the stage. local is read each heartbeat (from the
 // heartbeat's goroutine).
@@ -138,14 +146,21 @@ func (c *Cluster) node(l Local) Node {
 // Beat writes one heartbeat and refreshes the view. Exported for tests
 // that step the clock by hand.
 func (c *Cluster) Beat(ctx context.Context) error {
-	n := c.node(c.local())
+	l := c.local()
+	n := c.node(l)
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Heartbeat)
 	defer cancel()
-	err = c.reg.Announce(actx, n.ID, c.instance, b, c.ttl(), true)
+	// Each viewer that appeared since the last beat replaces one counted
+	// allocation.
+	joined := int64(max(0, l.Viewers-c.viewers))
+	err = c.reg.Announce(actx, n.ID, c.instance, b, c.ttl(), joined)
+	if err == nil {
+		c.viewers = l.Viewers
+	}
 	if errors.Is(err, ErrNodeTaken) {
 		c.setStatus("taken", nil)
 		_, _ = c.refresh(actx) // the allocator still answers

@@ -49,7 +49,7 @@ func (f *fixture) node(id string, ttl time.Duration, edit func(*Node)) {
 	}
 	b, err := json.Marshal(n)
 	require.NoError(f.t, err)
-	require.NoError(f.t, f.reg.Announce(context.Background(), id, "i-"+id, b, ttl, true))
+	require.NoError(f.t, f.reg.Announce(context.Background(), id, "i-"+id, b, ttl, 0))
 }
 
 func (f *fixture) play(req PlayRequest) (Answer, error) {
@@ -175,7 +175,7 @@ type failing struct{}
 
 var errDown = fmt.Errorf("dial tcp 127.0.0.1:1: connect: connection refused")
 
-func (failing) Announce(context.Context, string, string, []byte, time.Duration, bool) error {
+func (failing) Announce(context.Context, string, string, []byte, time.Duration, int64) error {
 	return errDown
 }
 func (failing) Leave(context.Context, string, string) error     { return errDown }
@@ -217,8 +217,8 @@ func TestGarbageAndNewerEntriesSkippedOnce(t *testing.T) {
 	reg := NewMemory(nil)
 	f := newFixture(t, reg)
 	ctx := context.Background()
-	require.NoError(t, reg.Announce(ctx, "junk", "x", []byte("\x00not json"), time.Minute, true))
-	require.NoError(t, reg.Announce(ctx, "future", "y", []byte(`{"v":2,"id":"future","url":"http://f"}`), time.Minute, true))
+	require.NoError(t, reg.Announce(ctx, "junk", "x", []byte("\x00not json"), time.Minute, 0))
+	require.NoError(t, reg.Announce(ctx, "future", "y", []byte(`{"v":2,"id":"future","url":"http://f"}`), time.Minute, 0))
 	f.node("good", time.Minute, nil)
 	for range 3 {
 		require.NoError(t, f.c.Beat(ctx))

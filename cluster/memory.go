@@ -49,7 +49,7 @@ func NewMemory(now func() time.Time) *Memory {
 }
 
 // Announce implements Registry.
-func (m *Memory) Announce(_ context.Context, id, instance string, value []byte, ttl time.Duration, resetReserved bool) error {
+func (m *Memory) Announce(_ context.Context, id, instance string, value []byte, ttl time.Duration, joined int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -57,8 +57,9 @@ func (m *Memory) Announce(_ context.Context, id, instance string, value []byte, 
 		return ErrNodeTaken
 	}
 	m.nodes[id] = memNode{instance: instance, value: slices.Clone(value), expires: now.Add(ttl)}
-	if resetReserved {
-		delete(m.reserved, id)
+	if r, ok := m.reserved[id]; ok && joined > 0 {
+		r.n = max(0, r.n-joined)
+		m.reserved[id] = r
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ const maxListed = 1000
 // which also makes the heartbeat and the listing one round trip each.
 
 // announceScript: KEYS node, owner, index, reserved; ARGV id, instance,
-// value, ttl ms, reset (1/0). Returns 1, or 0 when another instance owns
+// value, ttl ms, viewers joined since the last beat. Returns 1, or 0 when another instance owns
 // the id.
 var announceScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[2])
@@ -32,7 +32,11 @@ local ttl = tonumber(ARGV[4])
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl)
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[3], now + ttl, ARGV[1])
-if ARGV[5] == '1' then redis.call('DEL', KEYS[4]) end
+local joined = tonumber(ARGV[5])
+if joined > 0 then
+  local left = redis.call('DECRBY', KEYS[4], joined)
+  if left <= 0 then redis.call('DEL', KEYS[4]) end
+end
 return 1
 `)
 
@@ -104,13 +108,9 @@ func sessKey(id string) string  { return keyPrefix + "sess:" + id }
 const indexKey = keyPrefix + "nodes"
 
 // Announce implements Registry.
-func (r *Redis) Announce(ctx context.Context, id, instance string, value []byte, ttl time.Duration, resetReserved bool) error {
-	reset := "0"
-	if resetReserved {
-		reset = "1"
-	}
+func (r *Redis) Announce(ctx context.Context, id, instance string, value []byte, ttl time.Duration, joined int64) error {
 	n, err := announceScript.Run(ctx, r.rdb, []string{nodeKey(id), ownerKey(id), indexKey, resKey(id)},
-		id, instance, value, ttl.Milliseconds(), reset).Int()
+		id, instance, value, ttl.Milliseconds(), joined).Int()
 	if err != nil {
 		return fmt.Errorf("announce %s: %w", id, err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/podiumlive/podium/internal/redistest"
+
 	"github.com/podiumlive/podium/internal/syncbuf"
 )
 
@@ -16,7 +18,7 @@ import (
 // stale; one log line), comes back empty (every box is back within one
 // heartbeat), a wrong password is one clear line.
 func TestRedisOutage(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	hb := 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -54,7 +56,7 @@ func TestRedisOutage(t *testing.T) {
 		require.Equal(t, 1, strings.Count(l.String(), "cluster registry unreachable"), l.String())
 	}
 
-	srv.Start(t) // empty
+	require.NoError(t, srv.Start()) // empty
 	back := time.Now()
 	require.Eventually(t, func() bool { return nodesOf(boxes[2]) == 3 }, 5*time.Second, 10*time.Millisecond)
 	t.Logf("all three back %v after Redis restarted empty (heartbeat %v, backoff capped at it)", time.Since(back).Round(time.Millisecond), hb)

@@ -45,9 +45,10 @@ type Registry interface {
 	// Announce writes node id's value, expiring after ttl, on behalf of
 	// instance (one process). If another instance holds id and its entry
 	// has not expired, it writes nothing and returns ErrNodeTaken.
-	// resetReserved clears the allocations counted against the node (its
-	// value now reports real viewers).
-	Announce(ctx context.Context, id, instance string, value []byte, ttl time.Duration, resetReserved bool) error
+	// joined is how many viewers appeared on the node since its last
+	// heartbeat: each replaces one allocation counted against it (the
+	// count never goes below 0).
+	Announce(ctx context.Context, id, instance string, value []byte, ttl time.Duration, joined int64) error
 	// Leave removes id if instance holds it (a clean shutdown).
 	Leave(ctx context.Context, id, instance string) error
 	// Nodes lists the nodes that have not expired, in id order.

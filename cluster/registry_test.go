@@ -6,17 +6,19 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/internal/redistest"
 )
 
 // registryContract is the one behaviour both registries must have.
 func registryContract(t *testing.T, reg Registry, sleep func(time.Duration)) {
 	ctx := context.Background()
 	ttl := 300 * time.Millisecond
-	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":1}`), ttl, true))
+	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":1}`), ttl, 0))
 	// Another instance may not take a live id; the holder may refresh.
-	require.ErrorIs(t, reg.Announce(ctx, "a", "inst-2", []byte(`{"x":2}`), ttl, true), ErrNodeTaken)
-	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":3}`), ttl, true))
-	require.NoError(t, reg.Announce(ctx, "b", "inst-3", []byte(`{"y":1}`), ttl, true))
+	require.ErrorIs(t, reg.Announce(ctx, "a", "inst-2", []byte(`{"x":2}`), ttl, 0), ErrNodeTaken)
+	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":3}`), ttl, 0))
+	require.NoError(t, reg.Announce(ctx, "b", "inst-3", []byte(`{"y":1}`), ttl, 0))
 
 	require.NoError(t, reg.Assign(ctx, "a", time.Minute, "ps_01", []byte(`{"s":1}`), time.Minute))
 	require.NoError(t, reg.Assign(ctx, "a", time.Minute, "ps_02", []byte(`{"s":2}`), time.Minute))
@@ -30,14 +32,20 @@ func registryContract(t *testing.T, reg Registry, sleep func(time.Duration)) {
 	require.Greater(t, nodes[0].TTLLeft, ttl/2)
 	require.LessOrEqual(t, nodes[0].TTLLeft, ttl)
 
-	// A heartbeat that reports real viewers resets the count; one that
-	// does not (an SRS box) keeps it.
-	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":4}`), ttl, false))
+	// Each viewer that joined replaces one counted allocation, never
+	// below 0.
+	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":4}`), ttl, 1))
 	nodes, _ = reg.Nodes(ctx)
-	require.EqualValues(t, 2, nodes[0].Reserved)
-	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":4}`), ttl, true))
+	require.EqualValues(t, 1, nodes[0].Reserved)
+	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":4}`), ttl, 0))
+	nodes, _ = reg.Nodes(ctx)
+	require.EqualValues(t, 1, nodes[0].Reserved)
+	require.NoError(t, reg.Announce(ctx, "a", "inst-1", []byte(`{"x":4}`), ttl, 5))
 	nodes, _ = reg.Nodes(ctx)
 	require.EqualValues(t, 0, nodes[0].Reserved)
+	require.NoError(t, reg.Assign(ctx, "a", time.Minute, "ps_04", []byte(`{}`), time.Minute))
+	nodes, _ = reg.Nodes(ctx)
+	require.EqualValues(t, 1, nodes[0].Reserved, "counting starts again from 0")
 
 	b, err := reg.Session(ctx, "ps_02")
 	require.NoError(t, err)
@@ -58,7 +66,7 @@ func registryContract(t *testing.T, reg Registry, sleep func(time.Duration)) {
 	nodes, err = reg.Nodes(ctx)
 	require.NoError(t, err)
 	require.Empty(t, nodes)
-	require.NoError(t, reg.Announce(ctx, "a", "inst-2", []byte(`{"x":5}`), ttl, true))
+	require.NoError(t, reg.Announce(ctx, "a", "inst-2", []byte(`{"x":5}`), ttl, 0))
 
 	// Sessions expire too.
 	require.NoError(t, reg.Assign(ctx, "a", time.Minute, "ps_03", []byte(`{}`), 100*time.Millisecond))
@@ -74,7 +82,7 @@ func TestMemoryRegistry(t *testing.T) {
 }
 
 func TestRedisRegistry(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	reg, err := NewRedis(srv.URL())
 	require.NoError(t, err)
 	defer reg.Close()

@@ -206,7 +206,7 @@ func (c *Cluster) RegisterSRS(ctx context.Context, body []byte, remoteIP string)
 	}
 	// Any SRS heartbeat for this id refreshes it (a restarted SRS has a
 	// new service id but is the same line).
-	if err := c.reg.Announce(ctx, id, "srs", b, srsTTL, false); err != nil {
+	if err := c.reg.Announce(ctx, id, "srs", b, srsTTL, 0); err != nil {
 		return "", err
 	}
 	return id, nil

@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// clusterYAML is a cluster section for a box in the test cluster.
+func clusterYAML(redisURL, node, line string, httpPort int, heartbeat string) string {
+	return fmt.Sprintf(`cluster:
+  redis: %s
+  node: %s
+  line: %q
+  public_url: http://127.0.0.1:%d
+  heartbeat: %s
+`, redisURL, node, line, httpPort, heartbeat)
+}
+
+// playAnswer is the allocator's JSON.
+type playAnswer struct {
+	Code  int    `json:"code"`
+	Error string `json:"error"`
+	Data  struct {
+		Session    string `json:"session"`
+		Node       string `json:"node"`
+		Line       string `json:"line"`
+		URL        string `json:"url"`
+		Stale      bool   `json:"stale"`
+		OnlyLine   bool   `json:"only_line"`
+		Alternates []struct {
+			Node string `json:"node"`
+			Line string `json:"line"`
+			URL  string `json:"url"`
+		} `json:"alternates"`
+	} `json:"data"`
+}
+
+var allocClient = &http.Client{Timeout: 10 * time.Second}
+
+// allocate asks box p's allocator for app/stream with extra query.
+func allocate(t *testing.T, p *podium, app, stream, extra string) (int, playAnswer) {
+	t.Helper()
+	u := fmt.Sprintf("http://127.0.0.1:%d/api/v1/play?app=%s&stream=%s%s", p.HTTP, url.QueryEscape(app), url.QueryEscape(stream), extra)
+	res, err := allocClient.Get(u)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	return decodeAnswer(t, res)
+}
+
+// switchLine asks box p to move session.
+func switchLine(t *testing.T, p *podium, session string) (int, playAnswer) {
+	t.Helper()
+	body := fmt.Sprintf(`{"session":%q,"reason":"manual"}`, session)
+	res, err := allocClient.Post(fmt.Sprintf("http://127.0.0.1:%d/api/v1/play/switch", p.HTTP), "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	return decodeAnswer(t, res)
+}
+
+func decodeAnswer(t *testing.T, res *http.Response) (int, playAnswer) {
+	t.Helper()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	var a playAnswer
+	require.NoError(t, json.Unmarshal(b, &a), "%s", b)
+	return res.StatusCode, a
+}
+
+// clusterNodes lists the node ids box p's registry view holds.
+func clusterNodes(t *testing.T, a *api) (ids []string, stale bool) {
+	t.Helper()
+	var r struct {
+		Data struct {
+			Nodes []struct {
+				ID string `json:"id"`
+			} `json:"nodes"`
+			Stale bool `json:"stale"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(a.get("/api/v1/cluster/nodes"), &r))
+	for _, n := range r.Data.Nodes {
+		ids = append(ids, n.ID)
+	}
+	return ids, r.Data.Stale
+}

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/internal/redistest"
+)
+
+// TestClusterAllocator: a master forwarding to three Podium slaves that
+// share one Redis. Allocations spread over the slaves from every box; the
+// URL plays; two switches give three lines; an unknown stream is 404; a
+// slave killed with -9 is not handed out after 3 heartbeats; with Redis
+// stopped HLS keeps moving and allocation answers (stale); Redis
+// restarted empty has every box back within a heartbeat.
+func TestClusterAllocator(t *testing.T) {
+	const hb = time.Second
+	rd := redistest.Start(t)
+	var slaves []*podium
+	var dests []string
+	for i := 1; i <= 3; i++ {
+		rtmp, httpPort := freePort(t), freePort(t)
+		s := startPodiumPorts(t, rtmp, httpPort, 0, clusterYAML(rd.URL(), fmt.Sprintf("s%d", i), fmt.Sprintf("Line %d", i), httpPort, "1s"))
+		slaves = append(slaves, s)
+		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", rtmp))
+	}
+	mhttp := freePort(t)
+	master := startPodiumPorts(t, freePort(t), mhttp, 0, masterYAML(dests...)+clusterYAML(rd.URL(), "master", "Master", mhttp, "1s"))
+	boxes := append([]*podium{master}, slaves...)
+	publish(t, speexFixture(t), master.RTMPURL("live/room101"))
+
+	// Every slave has HLS segments: every box can hand out every slave.
+	require.Eventually(t, func() bool {
+		seen := map[string]bool{}
+		for range 30 {
+			code, a := allocate(t, master, "live", "room101", "")
+			if code != http.StatusOK {
+				return false
+			}
+			seen[a.Data.Node] = true
+		}
+		return len(seen) == 3
+	}, 40*time.Second, 500*time.Millisecond, "the slaves never all became ready")
+
+	// 30 allocations, asked of all four boxes in turn.
+	count := map[string]int{}
+	perBox := map[int]int{}
+	for i := range 30 {
+		box := boxes[i%len(boxes)]
+		code, a := allocate(t, box, "live", "room101", "")
+		require.Equal(t, http.StatusOK, code, "%+v", a)
+		require.Equal(t, 0, a.Code)
+		require.True(t, strings.HasPrefix(a.Data.Session, "ps_"), a.Data.Session)
+		require.NotEqual(t, "master", a.Data.Node, "the master serves no HLS")
+		require.Regexp(t, `^http://127\.0\.0\.1:\d+/live/room101\.m3u8`, a.Data.URL)
+		require.Len(t, a.Data.Alternates, 2)
+		count[a.Data.Node]++
+		perBox[i%len(boxes)]++
+	}
+	t.Logf("30 allocations: %v", count)
+	require.Len(t, count, 3)
+	for n, c := range count {
+		require.GreaterOrEqual(t, c, 5, "node %s got %d of 30: %v", n, c, count)
+	}
+	require.Len(t, perBox, 4, "every box allocates")
+
+	// The URL plays: H.264 + AAC from the slave it names.
+	_, a := allocate(t, slaves[1], "live", "room101", "")
+	res := probeUntil(t, a.Data.URL, 20*time.Second, "video", "audio")
+	v, _ := res.stream("video")
+	au, _ := res.stream("audio")
+	require.Equal(t, "h264", v)
+	require.Equal(t, "aac", au)
+
+	// Switch twice (asked of other boxes: sessions live in Redis): three
+	// different lines.
+	lines := []string{a.Data.Line}
+	sess := a.Data.Session
+	for i, box := range []*podium{slaves[2], master} {
+		code, b := switchLine(t, box, sess)
+		require.Equal(t, http.StatusOK, code, "%+v", b)
+		require.Equal(t, sess, b.Data.Session)
+		require.NotContains(t, lines, b.Data.Line, "switch %d", i+1)
+		lines = append(lines, b.Data.Line)
+	}
+	slices.Sort(lines)
+	require.Equal(t, []string{"Line 1", "Line 2", "Line 3"}, lines)
+	// Unknown sessions and streams: 404 {"code":404}.
+	code, b := switchLine(t, master, "ps_0123456789abcdef01234567")
+	require.Equal(t, http.StatusNotFound, code)
+	require.Equal(t, 404, b.Code)
+	code, b = allocate(t, slaves[0], "live", "nosuchclass", "")
+	require.Equal(t, http.StatusNotFound, code)
+	require.Equal(t, 404, b.Code)
+	code, _ = allocate(t, slaves[0], "live", "..%2Fetc", "")
+	require.Equal(t, http.StatusBadRequest, code, "path tricks are refused")
+
+	// kill -9 slave 3: after 3 heartbeats it is never handed out.
+	slaves[2].kill()
+	killed := time.Now()
+	time.Sleep(3 * hb)
+	for i := range 30 {
+		code, a := allocate(t, boxes[i%3], "live", "room101", "")
+		require.Equal(t, http.StatusOK, code)
+		require.NotEqual(t, "s3", a.Data.Node, "s3 handed out %v after kill -9", time.Since(killed).Round(time.Millisecond))
+	}
+
+	// Redis stops: HLS keeps moving on the slaves, allocation answers.
+	admin := newAPI(t, master, adminPassword(t, master))
+	playlist := fmt.Sprintf("http://127.0.0.1:%d/live/room101.m3u8", slaves[0].HTTP)
+	newest := func() uint64 {
+		p, body, err := hlsPlaylist(playlist)
+		require.NoError(t, err, "%s", body)
+		return p.SeqNo + uint64(len(listed(p)))
+	}
+	before := newest()
+	rd.Stop()
+	time.Sleep(2 * hb)
+	for _, box := range boxes[:3] {
+		code, a := allocate(t, box, "live", "room101", "")
+		require.Equal(t, http.StatusOK, code, "%+v", a)
+		require.True(t, a.Data.Stale, "an answer from the last view says so")
+		require.Contains(t, []string{"s1", "s2"}, a.Data.Node)
+	}
+	require.Eventually(t, func() bool { return newest() >= before+3 }, 15*time.Second, 200*time.Millisecond,
+		"HLS stopped moving without Redis")
+	for _, box := range boxes[:3] {
+		require.Equal(t, 1, strings.Count(box.Logs.String(), "cluster registry unreachable"), "one line per state change:\n%s", box.Logs)
+	}
+
+	// Redis back, empty: every live box re-announces within a heartbeat.
+	require.NoError(t, rd.Start())
+	back := time.Now()
+	require.Eventually(t, func() bool {
+		ids, stale := clusterNodes(t, admin)
+		return !stale && slices.Equal(ids, []string{"master", "s1", "s2"})
+	}, 5*time.Second, 50*time.Millisecond)
+	took := time.Since(back)
+	t.Logf("registry refilled %v after Redis restarted empty (heartbeat %v)", took.Round(time.Millisecond), hb)
+	require.Less(t, took, hb+500*time.Millisecond)
+	code, a = allocate(t, master, "live", "room101", "")
+	require.Equal(t, http.StatusOK, code)
+	require.False(t, a.Data.Stale)
+}
