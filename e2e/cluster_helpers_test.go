@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/internal/redistest"
 )
 
 // clusterYAML is a cluster section for a box in the test cluster.
@@ -90,4 +92,46 @@ func clusterNodes(t *testing.T, a *api) (ids []string, stale bool) {
 		ids = append(ids, n.ID)
 	}
 	return ids, r.Data.Stale
+}
+
+// testCluster is a master forwarding to Podium slaves that share one
+// Redis, with a stream published on the master.
+type testCluster struct {
+	redis  *redistest.Server
+	master *podium
+	slaves []*podium
+}
+
+// startCluster runs it with n slaves and heartbeat hb (a YAML duration)
+// and publishes live/STREAM on the master.
+func startCluster(t *testing.T, n int, hb, stream string) *testCluster {
+	t.Helper()
+	c := &testCluster{redis: redistest.Start(t)}
+	var dests []string
+	for i := 1; i <= n; i++ {
+		rtmp, httpPort := freePort(t), freePort(t)
+		s := startPodiumPorts(t, rtmp, httpPort, 0, clusterYAML(c.redis.URL(), fmt.Sprintf("s%d", i), fmt.Sprintf("Line %d", i), httpPort, hb))
+		c.slaves = append(c.slaves, s)
+		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", rtmp))
+	}
+	mhttp := freePort(t)
+	c.master = startPodiumPorts(t, freePort(t), mhttp, 0, masterYAML(dests...)+clusterYAML(c.redis.URL(), "master", "Master", mhttp, hb))
+	publish(t, speexFixture(t), c.master.RTMPURL("live/"+stream))
+	return c
+}
+
+// waitAllReady waits until the master hands out every slave.
+func (c *testCluster) waitAllReady(t *testing.T, stream string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		seen := map[string]bool{}
+		for range 10 * len(c.slaves) {
+			code, a := allocate(t, c.master, "live", stream, "")
+			if code != http.StatusOK {
+				return false
+			}
+			seen[a.Data.Node] = true
+		}
+		return len(seen) == len(c.slaves)
+	}, 40*time.Second, 500*time.Millisecond, "the slaves never all became ready")
 }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/podiumlive/podium/internal/redistest"
 )
 
 // TestClusterAllocator: a master forwarding to three Podium slaves that
@@ -21,32 +19,11 @@ import (
 // restarted empty has every box back within a heartbeat.
 func TestClusterAllocator(t *testing.T) {
 	const hb = time.Second
-	rd := redistest.Start(t)
-	var slaves []*podium
-	var dests []string
-	for i := 1; i <= 3; i++ {
-		rtmp, httpPort := freePort(t), freePort(t)
-		s := startPodiumPorts(t, rtmp, httpPort, 0, clusterYAML(rd.URL(), fmt.Sprintf("s%d", i), fmt.Sprintf("Line %d", i), httpPort, "1s"))
-		slaves = append(slaves, s)
-		dests = append(dests, fmt.Sprintf("127.0.0.1:%d", rtmp))
-	}
-	mhttp := freePort(t)
-	master := startPodiumPorts(t, freePort(t), mhttp, 0, masterYAML(dests...)+clusterYAML(rd.URL(), "master", "Master", mhttp, "1s"))
+	c := startCluster(t, 3, "1s", "room101")
+	rd, master, slaves := c.redis, c.master, c.slaves
 	boxes := append([]*podium{master}, slaves...)
-	publish(t, speexFixture(t), master.RTMPURL("live/room101"))
-
 	// Every slave has HLS segments: every box can hand out every slave.
-	require.Eventually(t, func() bool {
-		seen := map[string]bool{}
-		for range 30 {
-			code, a := allocate(t, master, "live", "room101", "")
-			if code != http.StatusOK {
-				return false
-			}
-			seen[a.Data.Node] = true
-		}
-		return len(seen) == 3
-	}, 40*time.Second, 500*time.Millisecond, "the slaves never all became ready")
+	c.waitAllReady(t, "room101")
 
 	// 30 allocations, asked of all four boxes in turn.
 	count := map[string]int{}

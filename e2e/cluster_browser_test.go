@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/internal/browsertest"
+)
+
+// TestWatchPageSwitchLine: Chromium opens the student page on the master
+// (which serves no HLS itself); it plays from the slave the allocator
+// chose, shows its line and a "Switch line" button; pressing it moves the
+// media requests to another slave and playback continues.
+func TestWatchPageSwitchLine(t *testing.T) {
+	c := startCluster(t, 3, "1s", "room7")
+	c.waitAllReady(t, "room7")
+	ports := map[string]string{}
+	for i, s := range c.slaves {
+		ports[fmt.Sprintf("s%d", i+1)] = fmt.Sprintf("127.0.0.1:%d", s.HTTP)
+	}
+
+	tab := browsertest.New(t).Tab()
+	tab.Go(fmt.Sprintf("http://127.0.0.1:%d/watch/live/room7", c.master.HTTP))
+	require.Equal(t, "Switch line", tab.Text("#switch"))
+	// Plays: the video moves past 2 s.
+	browsertest.WaitJS[float64](tab, `(() => { const v = document.getElementById('video'); return v.currentTime > 2 && v.currentTime; })()`, 40*time.Second)
+	first := browsertest.Eval[string](tab, `window.__watch.node`)
+	require.Contains(t, ports, first)
+	require.Contains(t, tab.Text("#line"), browsertest.Eval[string](tab, `window.__watch.line`))
+	require.Equal(t, []string{ports[first]}, mediaHosts(t, tab, 0), "media only from the allocated slave")
+
+	// Press "Switch line".
+	mark := browsertest.Eval[float64](tab, `performance.now()`)
+	tab.Click("#switch")
+	second := browsertest.WaitJS[string](tab, fmt.Sprintf(`window.__watch.switches === 1 && window.__watch.node !== %q && window.__watch.node`, first), 10*time.Second)
+	require.Contains(t, ports, second)
+	before := browsertest.Eval[float64](tab, `document.getElementById('video').currentTime`)
+	// Playback continues: 3 more seconds of video from the new line.
+	browsertest.WaitJS[bool](tab, fmt.Sprintf(`document.getElementById('video').currentTime > %f + 3`, before), 40*time.Second)
+	settled := browsertest.Eval[float64](tab, `performance.now()`)
+	time.Sleep(2 * time.Second)
+	require.Equal(t, []string{ports[second]}, mediaHosts(t, tab, settled), "after the switch, media only from the new slave")
+	require.Contains(t, mediaHosts(t, tab, mark), ports[second])
+	require.Empty(t, tab.Errors())
+}
+
+// mediaHosts lists the hosts of the HLS requests the page made after
+// since (performance.now() ms), in first-seen order.
+func mediaHosts(t *testing.T, tab *browsertest.Tab, since float64) []string {
+	t.Helper()
+	names := browsertest.Eval[[]string](tab, fmt.Sprintf(`performance.getEntriesByType('resource')
+		.filter(e => e.startTime >= %f && /\.(m3u8|ts)(\?|$)/.test(e.name)).map(e => e.name)`, since))
+	var hosts []string
+	for _, n := range names {
+		u, err := url.Parse(n)
+		require.NoError(t, err)
+		if !slices.Contains(hosts, u.Host) {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	return hosts
+}
