@@ -82,6 +82,9 @@ func New(reg Registry, cfg Config, local func() Local, log *slog.Logger) *Cluste
 		cfg.SessionTTL = 4 * time.Hour
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Cluster{
 		reg: reg, cfg: cfg, local: local, log: log, dec: newDecoder(log),
 		instance: randomID(8), fallback: NewMemory(nil), pending: map[string]int64{},

@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -46,6 +48,13 @@ func TestClusterAllocator(t *testing.T) {
 		require.GreaterOrEqual(t, c, 5, "node %s got %d of 30: %v", n, c, count)
 	}
 	require.Len(t, perBox, 4, "every box allocates")
+
+	// podium cluster shows the registry: the four boxes, the stream.
+	out, errOut, code := runPodium(t, "cluster", "--config", filepath.Join(master.Dir, "podium.yaml"))
+	require.Equal(t, 0, code, errOut)
+	for _, want := range []string{"master", "s1", "s2", "s3", "Line 2", "transcode/live/room101"} {
+		require.Contains(t, out, want)
+	}
 
 	// The URL plays: H.264 + AAC from the slave it names.
 	_, a := allocate(t, slaves[1], "live", "room101", "")
@@ -124,4 +133,31 @@ func TestClusterAllocator(t *testing.T) {
 	code, a = allocate(t, master, "live", "room101", "")
 	require.Equal(t, http.StatusOK, code)
 	require.False(t, a.Data.Stale)
+}
+
+// TestClusterCheck: podium check names a bad cluster key (exit 2);
+// podium cluster says when Redis cannot be reached (exit 1) and that an
+// in-memory registry lives only in the running box.
+func TestClusterCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		return p
+	}
+	_, errOut, code := runPodium(t, "check", "--config", write("bad.yaml", "cluster: {redis: \"http://x:1\", heartbeat: 5ms}\n"))
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "cluster.redis")
+	require.Contains(t, errOut, "cluster.heartbeat")
+	out, errOut, code := runPodium(t, "check", "--config", write("ok.yaml", "cluster: {node: a, max_viewers: 800}\n"))
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "max_viewers: 800")
+	require.Contains(t, out, "heartbeat: 2s")
+
+	out, _, code = runPodium(t, "cluster", "--config", write("mem.yaml", "cluster: {node: a}\n"))
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "in-memory")
+	_, errOut, code = runPodium(t, "cluster", "--config", write("down.yaml", fmt.Sprintf("cluster: {redis: \"redis://127.0.0.1:%d/0\"}\n", freePort(t))))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "connection refused")
 }
