@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/podiumlive/podium/internal/browsertest"
@@ -24,7 +26,17 @@ func TestWatchPageSwitchLine(t *testing.T) {
 		ports[fmt.Sprintf("s%d", i+1)] = fmt.Sprintf("127.0.0.1:%d", s.HTTP)
 	}
 
-	tab := browsertest.New(t).Tab()
+	browser := browsertest.New(t)
+	// A browser in Chinese gets 更换线路.
+	zh := browser.Tab()
+	ua := browsertest.Eval[string](zh, `navigator.userAgent`)
+	_, err := chromedp.Call(zh.Ctx(), emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: "zh-CN"})
+	require.NoError(t, err)
+	zh.Go(fmt.Sprintf("http://127.0.0.1:%d/watch/live/room7", c.master.HTTP))
+	require.Equal(t, "zh-CN", browsertest.Eval[string](zh, `navigator.language`))
+	require.Equal(t, "更换线路", zh.Text("#switch"))
+
+	tab := browser.Tab()
 	tab.Go(fmt.Sprintf("http://127.0.0.1:%d/watch/live/room7", c.master.HTTP))
 	require.Equal(t, "Switch line", tab.Text("#switch"))
 	// Plays: the video moves past 2 s.
@@ -46,6 +58,23 @@ func TestWatchPageSwitchLine(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	require.Equal(t, []string{ports[second]}, mediaHosts(t, tab, settled), "after the switch, media only from the new slave")
 	require.Contains(t, mediaHosts(t, tab, mark), ports[second])
+	require.Empty(t, tab.Errors())
+
+	// The dashboard's Cluster page shows the four boxes and the stream.
+	base := fmt.Sprintf("http://127.0.0.1:%d", c.master.HTTP)
+	tab.Go(base + "/cluster")
+	tab.Type("#password", adminPassword(t, c.master))
+	tab.Click("#submit")
+	tab.Wait(fmt.Sprintf(`location.href === %q`, base+"/"), 15*time.Second)
+	tab.Go(base + "/cluster")
+	tab.Wait(`document.querySelectorAll('#nodes tbody tr').length === 4`, 15*time.Second)
+	nodes := tab.Text("#nodes tbody")
+	for _, want := range []string{"master (this box)", "s1", "s2", "s3", "Line 3"} {
+		require.Contains(t, nodes, want)
+	}
+	tab.Wait(`/transcode\/live\/room7/.test(document.querySelector('#cstreams tbody').textContent)`, 15*time.Second)
+	require.Contains(t, tab.Text("#cstreams tbody"), "s1 ✓")
+	require.Contains(t, tab.Text("#c-state"), "registry up")
 	require.Empty(t, tab.Errors())
 }
 

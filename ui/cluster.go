@@ -45,6 +45,7 @@ func (u *UI) clusterRoutes(e *gin.Engine, v1 *gin.RouterGroup) {
 	e.OPTIONS("/api/v1/play/switch", u.playPreflight)
 	e.POST("/api/v1/srs/register", u.srsRegister)
 	e.GET("/watch/:app/:stream", u.watchPage)
+	e.GET("/cluster", u.require(kindPage), func(c *gin.Context) { servePage(c, "assets/cluster.html") })
 	v1.GET("/cluster/nodes", u.clusterNodes)
 	v1.GET("/cluster/streams", u.clusterStreams)
 }
