@@ -160,11 +160,11 @@ func (c *Cluster) allocate(ctx context.Context, sid string, s session, isSwitch 
 		cancel()
 		stale = err != nil
 	}
-	if stale {
-		c.mu.Lock()
-		c.pending[chosen.v.ID]++
-		c.mu.Unlock()
-	}
+	// Counted on the cached view too, until the next read brings the
+	// registry's count.
+	c.mu.Lock()
+	c.pending[chosen.v.ID]++
+	c.mu.Unlock()
 	a := Answer{Session: sid, Node: chosen.v.ID, Line: chosen.v.Line, URL: c.sign(chosen.url(), s), Stale: stale, OnlyLine: only,
 		Alternates: []Alternate{}}
 	for _, alt := range alternates(all, chosen.v.ID) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // WireVersion is the version of the node JSON this Podium writes. Entries
@@ -82,12 +83,56 @@ type decoder struct {
 
 	mu     sync.Mutex
 	logged map[string]bool // kind + id, bounded
+	// last holds each node's last decoded entry: a node's value changes
+	// once per heartbeat, the allocator reads it on every allocation.
+	last map[string]decoded
+}
+
+type decoded struct {
+	raw  string
+	node Node
+	ok   bool
 }
 
 const maxLogged = 1024
 
 func newDecoder(log *slog.Logger) *decoder {
-	return &decoder{log: log, logged: map[string]bool{}}
+	return &decoder{log: log, logged: map[string]bool{}, last: map[string]decoded{}}
+}
+
+// decodeAll decodes a registry read, reusing the entries that did not
+// change since the last read. The Streams of a returned Node are shared:
+// read only.
+func (d *decoder) decodeAll(entries []Entry) []view {
+	d.mu.Lock()
+	seen := make(map[string]bool, len(entries))
+	out := make([]view, 0, len(entries))
+	for _, e := range entries {
+		seen[e.ID] = true
+		c, hit := d.last[e.ID]
+		if !hit || c.raw != string(e.Value) {
+			d.mu.Unlock()
+			n, ok := d.decode(e)
+			d.mu.Lock()
+			c = decoded{raw: string(e.Value), node: n, ok: ok}
+			d.last[e.ID] = c
+		}
+		if !c.ok {
+			continue
+		}
+		age := time.Duration(0)
+		if c.node.HeartbeatMs > 0 {
+			age = max(0, 3*time.Duration(c.node.HeartbeatMs)*time.Millisecond-e.TTLLeft)
+		}
+		out = append(out, view{Node: c.node, Reserved: e.Reserved, Age: age})
+	}
+	for id := range d.last {
+		if !seen[id] {
+			delete(d.last, id)
+		}
+	}
+	d.mu.Unlock()
+	return out
 }
 
 func (d *decoder) decode(e Entry) (Node, bool) {

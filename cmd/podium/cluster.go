@@ -52,6 +52,7 @@ func clusterConfig(cfg *configs.Config) cluster.Config {
 	out := cluster.Config{
 		Node: cc.Node, Line: cc.Line, PublicURL: cc.PublicURL, MaxViewers: cc.MaxViewers,
 		Heartbeat: cc.Heartbeat.Std(), PlaySecret: cc.PlaySecret, Pulls: hasEdgeVhost(cfg),
+		ViewTTL: cluster.DefaultViewTTL,
 	}
 	if out.Node == "" {
 		out.Node = hostNodeID()

@@ -25,18 +25,27 @@ func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.P
 // Start runs a server on a free port and stops it when tb ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	s, err := Run()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Run runs a server on a free port (a benchmark's; the caller stops it).
+func Run() (*Server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("free port: %v", err)
+		return nil, fmt.Errorf("free port: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	s := &Server{Port: port}
 	if err := s.Start(); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	tb.Cleanup(s.Stop)
-	return s
+	return s, nil
 }
 
 // Start runs the server (again, empty) on its port and waits until it
