@@ -65,6 +65,18 @@ func TestRedisOutage(t *testing.T) {
 		require.Contains(t, l.String(), "cluster registry back")
 	}
 
+	// Redis full (maxmemory reached, noeviction): the heartbeat says so
+	// once, allocation answers from the last view.
+	oom, err := NewRedis(srv.URL())
+	require.NoError(t, err)
+	require.NoError(t, oom.rdb.ConfigSet(ctx, "maxmemory", "1").Err())
+	require.Eventually(t, func() bool { return strings.Contains(logs[0].String(), "out of memory") }, 3*time.Second, 20*time.Millisecond)
+	a, err = boxes[0].Play(ctx, room())
+	require.NoError(t, err)
+	require.True(t, a.Stale)
+	require.NoError(t, oom.rdb.ConfigSet(ctx, "maxmemory", "0").Err())
+	oom.Close()
+
 	// A wrong password: a clear line.
 	admin, err := NewRedis(srv.URL())
 	require.NoError(t, err)
