@@ -198,6 +198,8 @@ func (u *UI) apiIndex(c *gin.Context) {
 		"transcodes": "every transcode job",
 		"hw":         "the video encoders this box has (podium hw)",
 		"sources":    "RTSP sources",
+		"play":       "public: GET /api/v1/play?app=&stream= allocates a line by load; POST /api/v1/play/switch {\"session\"} moves it",
+		"cluster":    "/cluster/nodes and /cluster/streams: what the cluster registry holds",
 		"events":     "Server-Sent Events: a dashboard snapshot each second",
 	}
 	writeJSON(c, http.StatusOK, e)
