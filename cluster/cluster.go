@@ -63,14 +63,13 @@ type Cluster struct {
 	// switch on this box still works while Redis is down.
 	fallback *Memory
 
-	mu       sync.Mutex
-	view     []view // the last good read of the registry
-	viewAt   time.Time
-	pending  map[string]int64 // allocations counted on the stale view
-	status   string           // "up", "taken", or the last error class
-	lastErr  string
-	rng      *mrand.Rand
-	announce bool // the last announce succeeded
+	mu      sync.Mutex
+	view    []view // the last good read of the registry
+	viewAt  time.Time
+	pending map[string]int64 // allocations counted on the stale view
+	status  string           // "up", "taken", or the last error class
+	lastErr string
+	rng     *mrand.Rand
 	// viewers is what the last announced heartbeat reported (heartbeat
 	// goroutine only).
 	viewers int
@@ -200,7 +199,6 @@ func (c *Cluster) setStatus(status string, err error) {
 	changed := status != c.status || msg != c.lastErr
 	first := c.status == ""
 	c.status, c.lastErr = status, msg
-	c.announce = status == "up"
 	c.mu.Unlock()
 	if !changed {
 		return

@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -140,6 +141,20 @@ type countingWriter struct {
 
 func (c *countingWriter) Write(b []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+// ReadFrom keeps the server's sendfile path for segments (http.ServeContent
+// copies files through it).
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(c.ResponseWriter, r)
+	}
 	c.n.Add(uint64(n))
 	return n, err
 }

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -45,4 +47,22 @@ func TestMeterCountsViewersAndChecksTokens(t *testing.T) {
 	require.Equal(t, 200, get("/live/room101.m3u8?token="+tok, "x"))
 	require.Equal(t, 200, get("/live/room101.flv?token="+tok, "x"))
 	require.Equal(t, 200, get("/live/room101/12.ts", "x"))
+}
+
+// TestMeterCountsServedFiles: segments served from files (sendfile path)
+// are counted as egress.
+func TestMeterCountsServedFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "live", "room101"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "live", "room101", "1.ts"), make([]byte, 188*1000), 0o644))
+	m := NewMeter("", 10*time.Second)
+	srv := httptest.NewServer(m.Wrap(http.FileServer(http.Dir(dir))))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/live/room101/1.ts")
+	require.NoError(t, err)
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.EqualValues(t, 188*1000, n)
+	require.EqualValues(t, 188*1000, m.Bytes())
 }
