@@ -65,6 +65,20 @@ func TestRedisOutage(t *testing.T) {
 		require.Contains(t, l.String(), "cluster registry back")
 	}
 
+	// Redis answering slowly (every client paused 1.5 s): allocation
+	// answers within its 500 ms budget, from the last view.
+	pause, err := NewRedis(srv.URL())
+	require.NoError(t, err)
+	require.NoError(t, pause.rdb.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL").Err())
+	pause.Close()
+	start = time.Now()
+	a, err = boxes[1].Play(ctx, room())
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 900*time.Millisecond)
+	require.True(t, a.Stale)
+	time.Sleep(1500 * time.Millisecond)
+	require.Eventually(t, func() bool { return nodesOf(boxes[1]) == 3 }, 5*time.Second, 20*time.Millisecond)
+
 	// Redis full (maxmemory reached, noeviction): the heartbeat says so
 	// once, allocation answers from the last view.
 	oom, err := NewRedis(srv.URL())
