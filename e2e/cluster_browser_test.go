@@ -27,14 +27,26 @@ func TestWatchPageSwitchLine(t *testing.T) {
 	}
 
 	browser := browsertest.New(t)
-	// A browser in Chinese gets 更换线路.
+	// A phone in Chinese: 更换线路, the page fits the screen, it plays.
 	zh := browser.Tab()
 	ua := browsertest.Eval[string](zh, `navigator.userAgent`)
 	_, err := chromedp.Call(zh.Ctx(), emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: "zh-CN"})
 	require.NoError(t, err)
+	_, err = chromedp.Run(zh.Ctx(), chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
+	require.NoError(t, err)
 	zh.Go(fmt.Sprintf("http://127.0.0.1:%d/watch/live/room7", c.master.HTTP))
 	require.Equal(t, "zh-CN", browsertest.Eval[string](zh, `navigator.language`))
 	require.Equal(t, "更换线路", zh.Text("#switch"))
+	browsertest.WaitJS[bool](zh, `document.getElementById('video').currentTime > 1`, 40*time.Second)
+	fit := browsertest.Eval[map[string]float64](zh, `(() => {
+		const b = document.getElementById('switch').getBoundingClientRect(), v = document.getElementById('video').getBoundingClientRect();
+		return {vw: innerWidth, scroll: document.documentElement.scrollWidth, bw: b.width, bh: b.height, br: b.right, vwidth: v.width};
+	})()`)
+	require.Equal(t, fit["vw"], fit["scroll"], "no sideways scrolling: %v", fit)
+	require.GreaterOrEqual(t, fit["bh"], 44.0, "a thumb-sized button: %v", fit)
+	require.LessOrEqual(t, fit["br"], fit["vw"], "%v", fit)
+	require.GreaterOrEqual(t, fit["vwidth"], fit["vw"]*0.95, "the video spans the screen: %v", fit)
+	require.Empty(t, zh.Errors())
 
 	tab := browser.Tab()
 	tab.Go(fmt.Sprintf("http://127.0.0.1:%d/watch/live/room7", c.master.HTTP))
