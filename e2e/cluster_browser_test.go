@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +72,19 @@ func TestWatchPageSwitchLine(t *testing.T) {
 	require.Equal(t, []string{ports[second]}, mediaHosts(t, tab, settled), "after the switch, media only from the new slave")
 	require.Contains(t, mediaHosts(t, tab, mark), ports[second])
 	require.Empty(t, tab.Errors())
+
+	// The slave it plays from hangs (SIGSTOP: connections open, nothing
+	// answers): after 8 s without progress the page switches by itself.
+	hung := c.slaves[second[1]-'1']
+	require.NoError(t, hung.cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := time.Now()
+	t.Cleanup(func() { _ = hung.cmd.Process.Signal(syscall.SIGCONT) })
+	third := browsertest.WaitJS[string](tab, fmt.Sprintf(`window.__watch.stalls === 1 && window.__watch.node !== %q && window.__watch.node`, second), 40*time.Second)
+	t.Logf("switched by itself from %s to %s %v after the slave hung", second, third, time.Since(stopped).Round(time.Second))
+	require.GreaterOrEqual(t, time.Since(stopped), 8*time.Second, "not before 8 s without progress")
+	before = browsertest.Eval[float64](tab, `document.getElementById('video').currentTime`)
+	browsertest.WaitJS[bool](tab, fmt.Sprintf(`document.getElementById('video').currentTime > %f + 2`, before), 40*time.Second)
+	require.NoError(t, hung.cmd.Process.Signal(syscall.SIGCONT))
 
 	// The dashboard's Cluster page shows the four boxes and the stream.
 	base := fmt.Sprintf("http://127.0.0.1:%d", c.master.HTTP)
