@@ -73,6 +73,11 @@ type Cluster struct {
 	// viewers is what the last announced heartbeat reported (heartbeat
 	// goroutine only).
 	viewers int
+	// self is this box's entry as of its last heartbeat: while the
+	// registry cannot be read, the stale view has this box as it is now
+	// (a box whose Redis is down from the start still serves its own
+	// streams).
+	self *Node
 }
 
 // reserveFor is how long an allocation counts against a node when no
@@ -159,6 +164,9 @@ func (c *Cluster) node(l Local) Node {
 func (c *Cluster) Beat(ctx context.Context) error {
 	l := c.local()
 	n := c.node(l)
+	c.mu.Lock()
+	c.self = &n
+	c.mu.Unlock()
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
@@ -271,7 +279,27 @@ func (c *Cluster) current(ctx context.Context) ([]view, bool) {
 			return v, false
 		}
 	}
-	return c.cached(), true
+	return c.withSelf(c.cached()), true
+}
+
+// withSelf puts this box's own latest entry into a stale view.
+func (c *Cluster) withSelf(views []view) []view {
+	c.mu.Lock()
+	self := c.self
+	taken := c.status == "taken"
+	c.mu.Unlock()
+	if self == nil || taken {
+		return views
+	}
+	v := view{Node: *self}
+	for i := range views {
+		if views[i].ID == self.ID {
+			v.Reserved = views[i].Reserved
+			views[i] = v
+			return views
+		}
+	}
+	return append(views, v)
 }
 
 // cached is the last read, with this box's allocations since counted and

@@ -324,3 +324,17 @@ func FuzzParseSRS(f *testing.F) {
 		}
 	})
 }
+
+// TestRegistryDownFromTheStart: a box whose registry never answered still
+// hands out itself for its own ready streams (stale).
+func TestRegistryDownFromTheStart(t *testing.T) {
+	c := New(failing{}, Config{Node: "solo", Line: "Solo", PublicURL: "http://solo:8080", Serve: true, Heartbeat: time.Second},
+		func() Local { return Local{Streams: readyStream()} }, nil)
+	require.Error(t, c.Beat(context.Background()))
+	a, err := c.Play(context.Background(), room())
+	require.NoError(t, err)
+	require.True(t, a.Stale)
+	require.Equal(t, "http://solo:8080/live/room101.m3u8", a.URL)
+	_, err = c.Play(context.Background(), PlayRequest{App: "live", Stream: "other"})
+	require.ErrorIs(t, err, ErrUnknownStream)
+}
