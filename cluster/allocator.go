@@ -108,7 +108,7 @@ func validSession(sid string) bool {
 func (c *Cluster) allocate(ctx context.Context, sid string, s session, isSwitch bool) (Answer, error) {
 	views, stale := c.current(ctx)
 	w := want{Vhost: s.Vhost, App: s.App, Name: s.Stream, Proto: s.Proto, Line: s.Line, Stale: stale}
-	all, known := eligible(views, w, c.cfg.Heartbeat)
+	all, known := eligible(views, w)
 	if !known {
 		return Answer{}, ErrUnknownStream
 	}

@@ -89,7 +89,7 @@ func defaultPath(w want) string {
 
 // eligible returns the nodes that can take a viewer of w now, and whether
 // any node has the stream at all (false: an unknown stream).
-func eligible(nodes []view, w want, heartbeat time.Duration) (out []candidate, known bool) {
+func eligible(nodes []view, w want) (out []candidate, known bool) {
 	for _, n := range nodes {
 		if _, _, ok := streamOn(n.Node, w); ok && n.Kind != KindSRS {
 			known = true
@@ -103,9 +103,9 @@ func eligible(nodes []view, w want, heartbeat time.Duration) (out []candidate, k
 		if !n.Serve || n.State != StateServing {
 			continue
 		}
-		// Two missed heartbeats: suspect, no new viewers (it expires
-		// at three).
-		if !w.Stale && n.HeartbeatMs > 0 && n.Age > 2*time.Duration(n.HeartbeatMs)*time.Millisecond+heartbeat/4 {
+		// Two missed heartbeats (and a quarter for the write itself):
+		// suspect, no new viewers; it expires at three.
+		if hb := time.Duration(n.HeartbeatMs) * time.Millisecond; !w.Stale && hb > 0 && n.Age > 2*hb+hb/4 {
 			continue
 		}
 		load := n.Viewers + int(n.Reserved)
