@@ -118,11 +118,12 @@ func randomID(n int) string {
 func (c *Cluster) ttl() time.Duration { return 3 * c.cfg.Heartbeat }
 
 // Run writes the heartbeat until ctx ends, then removes this box's entry.
-// Failures retry with backoff capped at one heartbeat, so a Redis that
-// comes back empty has this box again within one heartbeat.
+// Failures retry with backoff capped at half a heartbeat, so a Redis that
+// comes back empty has this box again within one heartbeat (the write
+// included).
 func (c *Cluster) Run(ctx context.Context) {
 	hb := c.cfg.Heartbeat
-	b := backoff.Backoff{Min: max(hb/8, 50*time.Millisecond), Max: hb, Jitter: 0.2}
+	b := backoff.Backoff{Min: max(hb/8, 50*time.Millisecond), Max: max(hb/2, 50*time.Millisecond), Jitter: 0.2}
 	for {
 		wait := hb
 		if err := c.Beat(ctx); err != nil {
