@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +136,35 @@ func (c *testCluster) waitAllReady(t *testing.T, stream string) {
 		}
 		return len(seen) == len(c.slaves)
 	}, 40*time.Second, 500*time.Millisecond, "the slaves never all became ready")
+}
+
+// logTime is the time= of box's first log line containing msg.
+func logTime(t *testing.T, p *podium, msg string) time.Time {
+	t.Helper()
+	for _, l := range strings.Split(p.Logs.String(), "\n") {
+		if !strings.Contains(l, msg) {
+			continue
+		}
+		f := strings.Fields(l)
+		require.NotEmpty(t, f)
+		at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(f[0], "time="))
+		require.NoError(t, err, l)
+		return at
+	}
+	t.Fatalf("no %q in the log:\n%s", msg, p.Logs)
+	return time.Time{}
+}
+
+// nodeOf is the cluster.node in p's config.
+func nodeOf(p *podium) string {
+	b, err := os.ReadFile(filepath.Join(p.Dir, "podium.yaml"))
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "node: "); ok {
+			return v
+		}
+	}
+	return "?"
 }
