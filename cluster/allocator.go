@@ -188,9 +188,11 @@ func (c *Cluster) sign(u string, s session) string {
 // NodeInfo is one node as GET /api/v1/cluster/nodes shows it.
 type NodeInfo struct {
 	Node
-	Reserved       int64 `json:"reserved"`
-	HeartbeatAgeMs int64 `json:"heartbeat_age_ms"`
-	Self           bool  `json:"self"`
+	// NodeID repeats id under the name the allocator's answers use.
+	NodeID         string `json:"node"`
+	Reserved       int64  `json:"reserved"`
+	HeartbeatAgeMs int64  `json:"heartbeat_age_ms"`
+	Self           bool   `json:"self"`
 }
 
 // Nodes lists every node the registry holds (stale: from the last view).
@@ -204,7 +206,7 @@ func (c *Cluster) nodesFrom(views []view, stale bool) ([]NodeInfo, bool) {
 		if v.Streams == nil {
 			v.Streams = []Stream{}
 		}
-		out = append(out, NodeInfo{Node: v.Node, Reserved: v.Reserved, HeartbeatAgeMs: v.Age.Milliseconds(), Self: v.ID == c.cfg.Node})
+		out = append(out, NodeInfo{Node: v.Node, NodeID: v.ID, Reserved: v.Reserved, HeartbeatAgeMs: v.Age.Milliseconds(), Self: v.ID == c.cfg.Node})
 	}
 	return out, stale
 }

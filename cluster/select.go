@@ -144,7 +144,8 @@ func narrow(cands []candidate, w want, byID map[string]view) []candidate {
 		}
 	}
 	if w.Line != "" {
-		keep(func(c candidate) bool { return c.v.Line == w.Line })
+		// A line is asked for by its name ("Campus A") or its node id.
+		keep(func(c candidate) bool { return c.v.Line == w.Line || c.v.ID == w.Line })
 	}
 	if len(w.Tried) > 0 {
 		triedLines := map[string]bool{}

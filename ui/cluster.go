@@ -1,12 +1,14 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -135,9 +137,20 @@ func (u *UI) playSwitch(c *gin.Context) {
 		Session string `json:"session"`
 		Reason  string `json:"reason"`
 	}
-	if err != nil || json.Unmarshal(body, &req) != nil {
-		apiError(c, http.StatusBadRequest, codeBadRequest, `body: not a JSON object {"session": ...}`)
+	if err != nil {
+		apiError(c, http.StatusRequestEntityTooLarge, http.StatusRequestEntityTooLarge, "body too large")
 		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 && json.Unmarshal(body, &req) != nil {
+		if f, ferr := url.ParseQuery(string(body)); ferr == nil && f.Get("session") != "" {
+			req.Session = f.Get("session") // a form post
+		} else {
+			apiError(c, http.StatusBadRequest, codeBadRequest, `body: not a JSON object {"session": ...}`)
+			return
+		}
+	}
+	if req.Session == "" {
+		req.Session = r.URL.Query().Get("session")
 	}
 	if req.Session == "" {
 		apiError(c, http.StatusBadRequest, codeBadRequest, "session: required")
@@ -189,6 +202,9 @@ func remoteIP(r *http.Request) net.IP {
 func (u *UI) clusterNodes(c *gin.Context) {
 	nodes, stale := u.deps.Cluster.Nodes(c.Request.Context())
 	e := u.envelope()
+	// The list at the top level as the other lists of the API (SRS's
+	// shape), and under data as the allocator answers.
+	e["nodes"], e["stale"], e["registry"] = nodes, stale, u.deps.Cluster.Status()
 	e["data"] = map[string]any{"nodes": nodes, "stale": stale, "registry": u.deps.Cluster.Status()}
 	writeJSON(c, http.StatusOK, e)
 }
@@ -196,6 +212,7 @@ func (u *UI) clusterNodes(c *gin.Context) {
 func (u *UI) clusterStreams(c *gin.Context) {
 	streams, stale := u.deps.Cluster.Streams(c.Request.Context())
 	e := u.envelope()
+	e["streams"], e["stale"], e["registry"] = streams, stale, u.deps.Cluster.Status()
 	e["data"] = map[string]any{"streams": streams, "stale": stale, "registry": u.deps.Cluster.Status()}
 	writeJSON(c, http.StatusOK, e)
 }

@@ -74,18 +74,37 @@ func TestPlayAPI(t *testing.T) {
 	}
 	resp, _ = f.request(http.MethodPost, "/api/v1/play/switch", false, []byte(`not json`))
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	// A form post or the query string carry the session too.
+	resp, body = f.request(http.MethodPost, "/api/v1/play/switch", false, []byte("session="+a.Data.Session), "Content-Type", "application/x-www-form-urlencoded")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	resp, body = f.request(http.MethodPost, "/api/v1/play/switch?session="+a.Data.Session, false, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	// A line by its name or its node id.
+	for _, line := range []string{"Line%20s2", "s2"} {
+		resp, body = f.request(http.MethodGet, "/api/v1/play?app=live&stream=room101&line="+line, false, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, string(body), `"node":"s2"`)
+	}
 
 	// The admin API is not public.
 	resp, _ = f.request(http.MethodGet, "/api/v1/cluster/nodes", false, nil)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	var nodes struct {
-		Data struct {
+		Nodes []map[string]any `json:"nodes"`
+		Data  struct {
 			Nodes []cluster.NodeInfo `json:"nodes"`
 			Stale bool               `json:"stale"`
 		} `json:"data"`
 	}
 	require.NoError(t, json.Unmarshal(f.get("/api/v1/cluster/nodes"), &nodes))
 	require.Len(t, nodes.Data.Nodes, 3)
+	require.Len(t, nodes.Nodes, 3, "the list at the top level too")
+	for _, n := range nodes.Nodes {
+		require.Equal(t, n["id"], n["node"])
+		for _, k := range []string{"line", "state", "viewers", "egress_bps", "cpu", "streams", "heartbeat_age_ms", "url"} {
+			require.Contains(t, n, k)
+		}
+	}
 	var streams struct {
 		Data struct {
 			Streams []cluster.StreamInfo `json:"streams"`
