@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -216,6 +217,17 @@ func (s *localState) read(now time.Time) cluster.Local {
 		l.Viewers += e.Viewers
 		l.Streams = append(l.Streams, e)
 	}
+	// The default vhost first: a play without ?vhost= gets its plain URL
+	// when both it and a transcode have the stream.
+	slices.SortFunc(l.Streams, func(a, b cluster.Stream) int {
+		if (a.Vhost == configs.DefaultVhost) != (b.Vhost == configs.DefaultVhost) {
+			if a.Vhost == configs.DefaultVhost {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Vhost+"/"+a.App+"/"+a.Name, b.Vhost+"/"+b.App+"/"+b.Name)
+	})
 	for k := range s.frames {
 		if !seen[k] {
 			delete(s.frames, k)
