@@ -16,8 +16,8 @@ import (
 const maxViewerKeys = 200_000
 
 // Meter wraps the handler of the play files (HLS playlists and segments,
-// HTTP-FLV): it counts viewers per stream (a viewer is a session, ?ps=,
-// or else an address and browser, that fetched a playlist within the
+// HTTP-FLV): it counts HLS viewers per stream (a viewer is a session,
+// ?ps=, or else an address and browser, that fetched a playlist within the
 // window) and the bytes sent, and with a play secret it refuses
 // playlists and FLV without a valid token. It never touches the media
 // itself.
@@ -47,7 +47,9 @@ func (m *Meter) Wrap(next http.Handler) http.Handler {
 			http.Error(w, "play token missing, invalid or expired", http.StatusForbidden)
 			return
 		}
-		if kind != "" && (r.Method == http.MethodGet) {
+		// HLS viewers are counted by their playlist fetches; an HTTP-FLV
+		// viewer is one long response, a reader of the hub, counted there.
+		if kind == "m3u8" && r.Method == http.MethodGet {
 			m.saw(app+"/"+stream, viewerKey(r), time.Now())
 		}
 		next.ServeHTTP(&countingWriter{ResponseWriter: w, n: &m.bytes}, r)

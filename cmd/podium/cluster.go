@@ -14,6 +14,7 @@ import (
 	"github.com/podiumlive/podium/cluster"
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hls"
+	"github.com/podiumlive/podium/ingest/httpflv"
 	"github.com/podiumlive/podium/ingest/stream"
 )
 
@@ -160,14 +161,9 @@ type frameMark struct {
 	at    time.Time
 }
 
-// playerProtocols are readers that are viewers (not forwards, HLS or
-// transcodes).
+// isPlayer: readers that are viewers (not forwards, HLS or transcodes).
 func isPlayer(proto string) bool {
-	switch proto {
-	case "rtmp", "flv", "http-flv", "httpflv":
-		return true
-	}
-	return false
+	return proto == "rtmp" || proto == httpflv.Protocol
 }
 
 func (s *localState) read(now time.Time) cluster.Local {
