@@ -73,6 +73,14 @@ func TestWatchPageSwitchLine(t *testing.T) {
 	require.Contains(t, mediaHosts(t, tab, mark), ports[second])
 	require.Empty(t, tab.Errors())
 
+	// proto=flv: the page plays HTTP-FLV (mpegts.js) from a slave.
+	flvTab := browser.Tab()
+	flvTab.Go(fmt.Sprintf("http://127.0.0.1:%d/watch/live/room7?proto=flv", c.master.HTTP))
+	browsertest.WaitJS[bool](flvTab, `document.getElementById('video').currentTime > 2`, 40*time.Second)
+	require.Regexp(t, `^http://127\.0\.0\.1:\d+/live/room7\.flv$`, browsertest.Eval[string](flvTab, `window.__watch.url`))
+	require.Empty(t, flvTab.Errors())
+	flvTab.Do(`window.close()`)
+
 	// The slave it plays from hangs (SIGSTOP: connections open, nothing
 	// answers): after 8 s without progress the page switches by itself.
 	hung := c.slaves[second[1]-'1']

@@ -64,6 +64,14 @@ func TestClusterAllocator(t *testing.T) {
 	require.Equal(t, "h264", v)
 	require.Equal(t, "aac", au)
 
+	// proto=flv: an HTTP-FLV URL on a slave, which plays too.
+	code, f := allocate(t, master, "live", "room101", "&proto=flv")
+	require.Equal(t, http.StatusOK, code, "%+v", f)
+	require.Regexp(t, `^http://127\.0\.0\.1:\d+/live/room101\.flv$`, f.Data.URL)
+	res = probeUntil(t, f.Data.URL, 20*time.Second, "video", "audio")
+	v, _ = res.stream("video")
+	require.Equal(t, "h264", v)
+
 	// Switch twice (asked of other boxes: sessions live in Redis): three
 	// different lines.
 	lines := []string{a.Data.Line}
