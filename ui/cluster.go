@@ -201,19 +201,21 @@ func remoteIP(r *http.Request) net.IP {
 
 func (u *UI) clusterNodes(c *gin.Context) {
 	nodes, stale := u.deps.Cluster.Nodes(c.Request.Context())
-	e := u.envelope()
-	// The list at the top level as the other lists of the API (SRS's
-	// shape), and under data as the allocator answers.
-	e["nodes"], e["stale"], e["registry"] = nodes, stale, u.deps.Cluster.Status()
-	e["data"] = map[string]any{"nodes": nodes, "stale": stale, "registry": u.deps.Cluster.Status()}
-	writeJSON(c, http.StatusOK, e)
+	u.clusterList(c, "nodes", nodes, stale)
 }
 
 func (u *UI) clusterStreams(c *gin.Context) {
 	streams, stale := u.deps.Cluster.Streams(c.Request.Context())
+	u.clusterList(c, "streams", streams, stale)
+}
+
+// clusterList answers a list at the top level, as the API's other lists
+// (SRS's shape), and under data, as the allocator answers.
+func (u *UI) clusterList(c *gin.Context, name string, list any, stale bool) {
 	e := u.envelope()
-	e["streams"], e["stale"], e["registry"] = streams, stale, u.deps.Cluster.Status()
-	e["data"] = map[string]any{"streams": streams, "stale": stale, "registry": u.deps.Cluster.Status()}
+	st := u.deps.Cluster.Status()
+	e[name], e["stale"], e["registry"] = list, stale, st
+	e["data"] = map[string]any{name: list, "stale": stale, "registry": st}
 	writeJSON(c, http.StatusOK, e)
 }
 
