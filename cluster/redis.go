@@ -57,10 +57,13 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 local out = {}
 for _, id in ipairs(ids) do
-  local v = redis.call('GET', ARGV[1] .. 'node:' .. id)
-  if v then
+  -- pcall: a key of the wrong type (written by something else) is
+  -- skipped, not an error that hides every other node.
+  local v = redis.pcall('GET', ARGV[1] .. 'node:' .. id)
+  if type(v) == 'string' then
     local left = redis.call('PTTL', ARGV[1] .. 'node:' .. id)
-    local r = redis.call('GET', ARGV[1] .. 'res:' .. id) or '0'
+    local r = redis.pcall('GET', ARGV[1] .. 'res:' .. id)
+    if type(r) ~= 'string' then r = '0' end
     table.insert(out, id)
     table.insert(out, v)
     table.insert(out, r)

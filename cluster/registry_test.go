@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/podiumlive/podium/internal/redistest"
@@ -87,4 +88,21 @@ func TestRedisRegistry(t *testing.T) {
 	require.NoError(t, err)
 	defer reg.Close()
 	registryContract(t, reg, time.Sleep)
+
+	// Keys of the wrong type under our prefix are skipped, the rest
+	// listed; values that are not ours are the decoder's to skip.
+	ctx := context.Background()
+	require.NoError(t, reg.Announce(ctx, "ok", "i", []byte(`{"x":1}`), time.Minute, 0))
+	require.NoError(t, reg.rdb.HSet(ctx, "podium:node:hash", "a", "b").Err())
+	require.NoError(t, reg.rdb.ZAdd(ctx, "podium:nodes", redis.Z{Score: 1e15, Member: "hash"}).Err())
+	require.NoError(t, reg.rdb.Set(ctx, "podium:res:ok", "not a number", time.Minute).Err())
+	nodes, err := reg.Nodes(ctx)
+	require.NoError(t, err)
+	ids := map[string]int64{}
+	for _, n := range nodes {
+		ids[n.ID] = n.Reserved
+	}
+	require.NotContains(t, ids, "hash")
+	require.Contains(t, ids, "ok")
+	require.Zero(t, ids["ok"])
 }
