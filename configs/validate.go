@@ -82,6 +82,7 @@ func (c *Config) Validate() error {
 	for i, s := range c.Sources {
 		p.source(names, fmt.Sprintf("sources[%d]", i), s)
 	}
+	p.cluster(c.Cluster)
 	return errors.Join(p...)
 }
 

@@ -45,6 +45,8 @@ type Deps struct {
 	Sources func() []SourceStats
 	// Recordings is the DVR (nil: no vhost records).
 	Recordings RecordingStore
+	// Cluster is the registry and allocator (nil: no allocator routes).
+	Cluster Cluster
 }
 
 // HLSStats is one stream's HLS output, as the dashboard shows it.
@@ -92,6 +94,10 @@ type Options struct {
 	LoginRefill time.Duration
 	// Tick is the sampling and live-update interval (default 1s).
 	Tick time.Duration
+	// PlayBurst allocations per client address at once, then one per
+	// PlayRefill (defaults 200 and 20ms: 50 a second).
+	PlayBurst  int
+	PlayRefill time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -106,6 +112,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Tick <= 0 || o.Tick > time.Second {
 		o.Tick = time.Second
+	}
+	if o.PlayBurst <= 0 {
+		o.PlayBurst = defaultPlayBurst
+	}
+	if o.PlayRefill <= 0 {
+		o.PlayRefill = defaultPlayRefill
 	}
 	if o.Notice == nil {
 		o.Notice = os.Stderr
@@ -130,6 +142,9 @@ type UI struct {
 	host    *hostSampler
 	traffic *traffic
 	events  *broadcaster
+
+	playLimit *limiter
+	srsLog    *onceSet
 
 	runOnce sync.Once
 }
@@ -158,6 +173,9 @@ func New(deps Deps, opts Options, log *slog.Logger) (*UI, error) {
 		pid:     strconv.Itoa(os.Getpid()),
 		host:    newHostSampler("/proc"),
 		traffic: newTraffic(),
+
+		playLimit: newLimiter(opts.PlayBurst, opts.PlayRefill, 65536),
+		srsLog:    newOnceSet(),
 	}
 	u.host.sample(u.started) // figures before Run's first tick
 	u.events = newBroadcaster(u.snapshotJSON)
@@ -196,6 +214,7 @@ func (u *UI) run(ctx context.Context) {
 		case now := <-t.C:
 			u.sample(now)
 			u.auth.sweep(now)
+			u.playLimit.sweep(now)
 			u.events.publish()
 		case <-u.events.poked():
 			if !pending {
