@@ -2,14 +2,13 @@ package ui
 
 import (
 	"net"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/redact"
 	"github.com/podiumlive/podium/transcode"
 )
 
@@ -404,25 +403,7 @@ func hostOf(remote string) string {
 }
 
 // Secrets never leave through the UI, whatever a producer forgot to
-// redact: URL userinfo and the values of secret-looking query parameters
-// are replaced by "xxx" in every free-text field.
-var (
-	secretParam = regexp.MustCompile(`(?i)\b(key|token|secret|password|pass|auth|sign|signature)=[^&\s"'#]*`)
-	userinfo    = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s"']*@`)
-)
+// redact: every free-text field goes through redact.Text.
+func scrub(s string) string { return redact.Text(s) }
 
-func scrub(s string) string {
-	if s == "" || !strings.ContainsAny(s, "=@") {
-		return s
-	}
-	s = secretParam.ReplaceAllString(s, "${1}=xxx")
-	return userinfo.ReplaceAllString(s, "${1}xxx@")
-}
-
-func scrubAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = scrub(s)
-	}
-	return out
-}
+func scrubAll(ss []string) []string { return redact.Texts(ss) }
