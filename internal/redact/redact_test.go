@@ -17,12 +17,12 @@ func TestKey(t *testing.T) {
 
 func TestURL(t *testing.T) {
 	cases := map[string]string{
-		"rtsp://cam:pw123@10.0.0.9/s":                 "rtsp://xxx@10.0.0.9/s",
-		"redis://:redispw@10.0.0.2:6379/0":            "redis://xxx@10.0.0.2:6379/0",
-		"http://h/on_publish?token=t0k&room=1":        "http://h/on_publish?room=1&token=xxx",
-		"rtmp://s/live/[stream]?key=k3y":              "rtmp://s/live/[stream]?key=xxx",
-		"http://h/plain":                              "http://h/plain",
-		"http://h/%zz?token=s3cret":                   "(unparsable url)",
+		"rtsp://cam:pw123@10.0.0.9/s":                  "rtsp://xxx@10.0.0.9/s",
+		"redis://:redispw@10.0.0.2:6379/0":             "redis://xxx@10.0.0.2:6379/0",
+		"http://h/on_publish?token=t0k&room=1":         "http://h/on_publish?room=1&token=xxx",
+		"rtmp://s/live/[stream]?key=k3y":               "rtmp://s/live/[stream]?key=xxx",
+		"http://h/plain":                               "http://h/plain",
+		"http://h/%zz?token=s3cret":                    "(unparsable url)",
 		"rtmp://u:p@s/live?Secret=x&Password=y&sign=z": "rtmp://xxx@s/live?Password=xxx&Secret=xxx&sign=xxx",
 	}
 	for in, want := range cases {
