@@ -46,12 +46,18 @@ bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/REA
 	$(GO) run ./bench/forward -podium bin/podium
 	$(GO) run ./bench/hls -podium bin/podium
 
-lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/)
+lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/, go-redis only in cluster/, ui/ cgo-free)
 	$(GO) vet ./...
 	@bad=$$(grep -rl --include='*.go' 'asticode/go-astiav' . | grep -v -E '^\./(transcode|hwaccel)/' || true); \
 	  if [ -n "$$bad" ]; then echo "go-astiav outside transcode/ and hwaccel/: $$bad"; exit 1; fi
 	@bad=$$(grep -rl --include='*.go' 'gin-gonic/gin' . | grep -v -E '^\./ui/' || true); \
 	  if [ -n "$$bad" ]; then echo "gin outside ui/: $$bad"; exit 1; fi
+	@bad=$$(grep -rl --include='*.go' 'redis/go-redis' . | grep -v -E '^\./cluster/' || true); \
+	  if [ -n "$$bad" ]; then echo "go-redis outside cluster/: $$bad"; exit 1; fi
+	@bad=$$(grep -rl --include='*.go' -E '"github.com/podiumlive/podium/(transcode|hwaccel)(/[^"]*)?"' ui || true); \
+	  if [ -n "$$bad" ]; then echo "ui/ imports transcode or hwaccel (cgo; read their stats from internal/avstat): $$bad"; exit 1; fi
+	@bad=$$($(GO) list -deps -test -f '{{if and (not .Standard) .CgoFiles}}{{.ImportPath}}{{end}}' ./ui/...); \
+	  if [ -n "$$bad" ]; then echo "ui/ links cgo packages: $$bad"; exit 1; fi
 
 deb: build ## build dist/podium_<version>_amd64.deb (systemd unit, /etc/podium/podium.yaml; see docs/deploy.md)
 	VERSION=$(VERSION) GO=$(GO) bash packaging/deb.sh bin/podium dist

@@ -12,7 +12,7 @@ import (
 
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
 var (
@@ -44,8 +44,8 @@ func classroom(t *testing.T, f *fixture) (in, out *livePub) {
 	require.NoError(t, err)
 	_, err = f.hub.Subscribe(context.Background(), outKey, stream.ClientInfo{Protocol: "forward", Remote: "rtmp://192.168.1.6:1935/live/cam1"}, 0)
 	require.NoError(t, err)
-	f.setTranscodes(transcode.Stats{
-		Input: inKey, Output: outKey, State: transcode.StateRunning,
+	f.setTranscodes(avstat.Transcode{
+		Input: inKey, Output: outKey, State: avstat.StateRunning,
 		InputVideo: "h264 320x240", InputAudio: "speex 16000 Hz mono",
 		OutputVideo: "h264 320x240 (copy)", OutputAudio: "aac 44100 Hz mono 64k",
 		Encoder: "copy", Speed: 1.02, FramesDecoded: 500, FramesEncoded: 480, Errors: 2,

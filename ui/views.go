@@ -8,8 +8,8 @@ import (
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/avstat"
 	"github.com/podiumlive/podium/internal/redact"
-	"github.com/podiumlive/podium/transcode"
 )
 
 // The JSON the API serves and the dashboard renders. Field names follow
@@ -194,7 +194,7 @@ type world struct {
 	streams []*stream.Stream
 	stats   []stream.Stats
 	byKey   map[stream.Key]int // index in stats
-	trans   map[stream.Key]*transcode.Stats
+	trans   map[stream.Key]*avstat.Transcode
 	fwds    map[string][]forward.Stats
 	hls     map[stream.Key]*HLSStats
 	traffic *traffic
@@ -212,7 +212,7 @@ func (u *UI) read() *world {
 	}
 	if u.deps.Transcodes != nil {
 		ts := u.deps.Transcodes()
-		w.trans = make(map[stream.Key]*transcode.Stats, len(ts))
+		w.trans = make(map[stream.Key]*avstat.Transcode, len(ts))
 		for i := range ts {
 			w.trans[ts[i].Input] = &ts[i]
 		}
@@ -366,7 +366,7 @@ func audioView(t *media.Track) *AudioView {
 	return &AudioView{Codec: t.Codec.String(), SampleRate: t.SampleRate, Channels: t.Channels}
 }
 
-func transView(t *transcode.Stats) *TransView {
+func transView(t *avstat.Transcode) *TransView {
 	return &TransView{
 		State: string(t.State), Output: t.Output.String(),
 		InputVideo: t.InputVideo, InputAudio: t.InputAudio,
