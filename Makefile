@@ -11,7 +11,7 @@ FUZZTIME ?= 5s
 # Every fuzz target: package and name.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r grep -H '^func Fuzz' | sed -E 's|^\./([^:]*)/[^/:]*:func (Fuzz[A-Za-z0-9_]*).*|./\1 \2|' | sort -u | tr ' ' ':')
 
-.PHONY: help deps browser-deps build run test unit fuzz bench lint deb docker-nvidia clean
+.PHONY: help deps build run test unit fuzz bench lint deb docker-nvidia clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,18 +19,13 @@ help: ## list the targets
 deps: ## install the Debian packages Podium builds and tests with (idempotent)
 	@bash packaging/deps-debian.sh
 
-browser-deps: ## npm packages of the browser tests into e2e/browser/node_modules (npm ci; skipped when current)
-	@cd e2e/browser && if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then :; \
-	  else command -v npm >/dev/null || { echo "browser-deps: npm is missing (Debian: apt-get install nodejs npm)"; exit 1; }; \
-	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund; fi
-
 build: deps ## build bin/podium
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/podium ./cmd/podium
 
 run: build ## build and serve the embedded default config (RTMP :1935, HTTP :8080)
 	./bin/podium serve
 
-test: deps browser-deps ## format check, vet + architecture fences, every test with -race (unit, integration, e2e), short fuzz runs
+test: deps ## format check, vet + architecture fences, every test with -race (unit, integration, e2e), short fuzz runs
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@$(MAKE) --no-print-directory lint

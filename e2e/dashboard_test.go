@@ -1,16 +1,14 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/browsertest"
 	"github.com/podiumlive/podium/transcode"
 	"github.com/podiumlive/podium/ui"
 	"github.com/podiumlive/podium/ui/uitest"
@@ -26,77 +25,6 @@ import (
 
 // artifactsDir keeps the browser tests' screenshots (gitignored).
 const artifactsDir = "artifacts"
-
-// dashboardDriver is a running dashboard.mjs: its JSON-line events, and
-// its stdin for the test's cues.
-type dashboardDriver struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	events chan map[string]any
-	stderr *lockedBuffer
-	done   chan error
-}
-
-// startDashboard runs e2e/browser/dashboard.mjs. Node, Chromium and the
-// npm packages are required: the test fails, never skips, without them.
-func startDashboard(t *testing.T, args ...string) *dashboardDriver {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	require.NoError(t, err, "node is required (make test installs it)")
-	_, err = os.Stat("/usr/bin/chromium")
-	require.NoError(t, err, "/usr/bin/chromium is required (packaging/deps-debian.sh installs it)")
-	_, err = os.Stat(filepath.Join(browserDir, "node_modules/playwright-core/package.json"))
-	require.NoError(t, err, "e2e/browser/node_modules/playwright-core missing: run make browser-deps")
-	d := &dashboardDriver{t: t, events: make(chan map[string]any, 16), stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(node, append([]string{"dashboard.mjs"}, args...)...)
-	d.cmd.Dir = browserDir
-	d.cmd.Stderr = d.stderr
-	d.stdin, err = d.cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := d.cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, d.cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 4<<20)
-		for sc.Scan() {
-			var ev map[string]any
-			if json.Unmarshal(sc.Bytes(), &ev) == nil {
-				d.events <- ev
-			}
-		}
-		close(d.events)
-		d.done <- d.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		for range d.events { // drain until the reader goroutine ends
-		}
-	})
-	return d
-}
-
-// next waits for the named event; an "error" event fails the test.
-func (d *dashboardDriver) next(name string, timeout time.Duration) map[string]any {
-	d.t.Helper()
-	select {
-	case ev, ok := <-d.events:
-		require.True(d.t, ok, "dashboard.mjs ended before %q: %s", name, d.stderr)
-		require.NotEqual(d.t, "error", ev["event"], "dashboard.mjs: %v\n%s", ev, d.stderr)
-		require.Equal(d.t, name, ev["event"], "%v", ev)
-		return ev
-	case <-time.After(timeout):
-		d.t.Fatalf("no %q from dashboard.mjs within %s: %s", name, timeout, d.stderr)
-	}
-	return nil
-}
-
-func (d *dashboardDriver) cue(s string) {
-	d.t.Helper()
-	_, err := io.WriteString(d.stdin, s+"\n")
-	require.NoError(d.t, err)
-}
 
 // TestDashboardInBrowser: headless Chromium logs in (a wrong password
 // first), sees an H.264 + Speex publish appear within 2 s with its codecs
@@ -118,38 +46,76 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	_ = os.Remove(shot)
 	base := fmt.Sprintf("http://127.0.0.1:%d", master.HTTP)
-	d := startDashboard(t, "flow", base, password, shot)
+	tab := browsertest.New(t).Tab()
 
-	login := d.next("login", 60*time.Second)
-	require.Equal(t, "Wrong password.", login["wrongMsg"])
-	require.Equal(t, true, login["httpOnly"])
-	require.Equal(t, "Strict", login["sameSite"])
-	d.next("ready", 30*time.Second)
+	// Log in through the form, as a person would: a wrong password first.
+	tab.Go(base + "/")
+	require.True(t, strings.HasSuffix(tab.Location(), "/login"), "anonymous dashboard did not go to /login: %s", tab.Location())
+	tab.Type("#password", "wrong-"+password)
+	tab.Click("#submit")
+	tab.WaitVisible("#login-error", 10*time.Second)
+	require.Equal(t, "Wrong password.", tab.Text("#login-error"))
+	tab.Type("#password", password)
+	tab.Click("#submit")
+	tab.Wait(fmt.Sprintf(`location.href === %q`, base+"/"), 15*time.Second)
+	session := tab.Cookie("podium_session")
+	require.NotNil(t, session, "no session cookie")
+	require.True(t, session.HTTPOnly)
+	require.EqualValues(t, "Strict", session.SameSite)
+	tab.ClearErrors() // the wrong password's 401 was on purpose
+	tab.WaitVisible("#conn.live", 15*time.Second)
+	tab.Do(`window.__noReload = true`)
 
 	pub := startPublisher(t, speexFixture(t), master.RTMPURL("live/cam1"))
-	d.cue("published")
-	st := d.next("stream", 30*time.Second)
-	t.Logf("stream row shown %v ms after ffmpeg started; codecs %q; forward %v", st["streamMs"], st["codecs"], st["firstState"])
-	require.Less(t, st["streamMs"].(float64), 2000.0, "the stream must show within 2 s of publishing")
-	require.Equal(t, "h264+speex → h264+aac", st["codecs"])
-	require.Equal(t, "rtmp 127.0.0.1", st["publisher"])
-	require.Contains(t, st["transcode"], "copy")
-	require.Contains(t, []any{"connecting", "backoff"}, st["firstState"])
+	t0 := time.Now()
+	const inRow = `tr[data-stream="__defaultVhost__/live/cam1"]`
+	const outRow = `tr[data-stream="transcode/live/cam1"]`
+	tab.Wait(fmt.Sprintf(`document.querySelector(%q) !== null`, inRow), 20*time.Second)
+	streamMs := time.Since(t0).Milliseconds()
+	// Codecs in -> out once the transcode's output is live.
+	tab.Wait(fmt.Sprintf(`(() => { const td = document.querySelector(%q); return td && /→ .*aac/.test(td.textContent); })()`, inRow+" td:nth-child(4)"), 20*time.Second)
+	codecs := tab.Text(inRow + " td:nth-child(4)")
+	publisher := tab.Text(inRow + " td:nth-child(2)")
+	transcodeCell := tab.Text(inRow + " td:nth-child(9)")
+	// Record every state the forward chip shows from now on.
+	tab.Wait(fmt.Sprintf(`document.querySelector(%q) !== null`, outRow+" .chip"), 20*time.Second)
+	tab.Do(fmt.Sprintf(`(() => {
+		window.__states = [];
+		const note = () => {
+			const chip = document.querySelector(%q);
+			const s = chip && chip.dataset.state;
+			if (s && window.__states[window.__states.length - 1] !== s) window.__states.push(s);
+		};
+		note();
+		new MutationObserver(note).observe(document.getElementById('stream-rows'), {subtree: true, childList: true, attributes: true, characterData: true});
+	})()`, outRow+" .chip"))
+	firstState := browsertest.Eval[string](tab, fmt.Sprintf(`document.querySelector(%q).dataset.state`, outRow+" .chip"))
+	t.Logf("stream row shown %v ms after ffmpeg started; codecs %q; forward %v", streamMs, codecs, firstState)
+	require.Less(t, streamMs, int64(2000), "the stream must show within 2 s of publishing")
+	require.Equal(t, "h264+speex → h264+aac", codecs)
+	require.Equal(t, "rtmp 127.0.0.1", publisher)
+	require.Contains(t, transcodeCell, "copy")
+	require.Contains(t, []string{"connecting", "backoff"}, firstState)
 
 	slave := startPodiumPorts(t, slavePort, freePort(t), 0, "")
-	d.cue("slave-up")
-	fw := d.next("forwarding", 60*time.Second)
-	t.Logf("forward states seen without reload: %v (forwarding %v ms after the slave came up)", fw["states"], fw["ms"])
-	states := fw["states"].([]any)
+	t1 := time.Now()
+	tab.Wait(fmt.Sprintf(`document.querySelector(%q) !== null`, outRow+` .chip[data-state="forwarding"]`), 45*time.Second)
+	states := browsertest.Eval[[]string](tab, `window.__states`)
+	t.Logf("forward states seen without reload: %v (forwarding %v ms after the slave came up)", states, time.Since(t1).Milliseconds())
 	require.Equal(t, "forwarding", states[len(states)-1])
 	require.Greater(t, len(states), 1, "the change was not seen live: %v", states)
 	require.NotEqual(t, "forwarding", states[0])
-	require.Equal(t, true, fw["noReload"])
-	require.Contains(t, fw["detail"], "Forwards")
-	require.Contains(t, fw["detail"], fmt.Sprintf("127.0.0.1:%d", slavePort))
-	require.Contains(t, fw["detail"], "aac")
-	require.Contains(t, fw["hw"], "libx264")
-	require.Contains(t, fw["host"], "CPUs")
+	require.True(t, browsertest.Eval[bool](tab, `window.__noReload === true`), "the page reloaded")
+	// Open the details row: the forward's table and the transcode panel.
+	tab.Click(outRow + " .details-btn")
+	tab.Wait(`document.querySelector('tr.detail table.inner') !== null`, 5*time.Second)
+	detail := tab.Text("tr.detail")
+	tab.Click(outRow + " .details-btn")
+	require.Contains(t, detail, "Forwards")
+	require.Contains(t, detail, fmt.Sprintf("127.0.0.1:%d", slavePort))
+	require.Contains(t, detail, "aac")
+	require.Contains(t, tab.Text("#hw"), "libx264")
+	require.Contains(t, tab.Text("#host"), "CPUs")
 
 	// The API agrees, and the slave really gets the stream.
 	admin := newAPI(t, master, password)
@@ -166,26 +132,37 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Positive(t, m[`podium_forward_reconnects_total{`+fwd+`}`])
 	require.Positive(t, m[`podium_forward_bytes_total{`+fwd+`}`])
 
-	pv := d.next("preview", 45*time.Second)
-	t.Logf("HLS preview playing: %v", pv)
-	require.Greater(t, pv["currentTime"].(float64), 1.0)
-	require.Equal(t, "/live/cam1.m3u8", pv["msg"])
-	d.next("screenshot", 30*time.Second)
+	// The HLS preview plays (hls.js, lazily loaded, under the page's CSP).
+	tab.Click(outRow + " .preview-btn")
+	previewTime := waitPreview(t, tab)
+	t.Logf("HLS preview playing: currentTime %.1f", previewTime)
+	require.Greater(t, previewTime, 1.0)
+	require.Equal(t, "/live/cam1.m3u8", tab.Text("#preview-msg"))
+	tab.Screenshot(shot)
 	fi, err := os.Stat(shot)
 	require.NoError(t, err)
 	require.Greater(t, fi.Size(), int64(10_000))
 	t.Logf("screenshot: %s", shot)
 
-	d.cue("kick")
-	kicked := d.next("kicked", 30*time.Second)
-	t.Logf("row gone %v ms after Kick", kicked["ms"])
-	require.Empty(t, kicked["pageErrors"])
+	// Kick the publisher from its button (confirming the dialog); the row goes.
+	tab.Do(`window.confirm = () => true`)
+	t2 := time.Now()
+	tab.Click(inRow + " .kick-btn")
+	tab.Wait(fmt.Sprintf(`document.querySelector(%q) === null`, inRow), 15*time.Second)
+	t.Logf("row gone %v ms after Kick", time.Since(t2).Milliseconds())
+	require.Empty(t, tab.Errors())
 	select {
 	case <-pub.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("ffmpeg still publishing after the Kick button")
 	}
-	require.NoError(t, <-d.done, "dashboard.mjs: %s", d.stderr)
+}
+
+// waitPreview waits until the dashboard's preview player's clock passes
+// 1 s and returns it.
+func waitPreview(t *testing.T, tab *browsertest.Tab) float64 {
+	t.Helper()
+	return browsertest.WaitJS[float64](tab, `(() => { const v = document.getElementById('player'); return v && v.currentTime > 1 && v.currentTime; })()`, 30*time.Second)
 }
 
 // TestDashboardFirstPaint200Streams measures the dashboard in Chromium
@@ -215,22 +192,54 @@ func TestDashboardFirstPaint200Streams(t *testing.T) {
 	require.NoError(t, os.MkdirAll(artifactsDir, 0o755))
 	shot, err := filepath.Abs(filepath.Join(artifactsDir, "dashboard-200.png"))
 	require.NoError(t, err)
-	d := startDashboard(t, "measure", srv.URL, "measure-me", shot, fmt.Sprint(2*n))
-	d.next("login", 60*time.Second)
-	ev := d.next("measure", 120*time.Second)
-	require.Empty(t, ev["pageErrors"])
-	runs := ev["runs"].([]any)
-	require.Len(t, runs, 3)
-	var worstFP float64
-	for i, r := range runs {
-		m := r.(map[string]any)
-		require.Equal(t, float64(2*n), m["rows"])
-		t.Logf("load %d: first paint %.0f ms, first contentful paint %.0f ms, DOMContentLoaded %.0f ms, %v rows drawn at %.0f ms; a live update parses and redraws in %.1f ms",
-			i+1, m["firstPaint"], m["firstContentfulPaint"], m["domContentLoaded"], m["rows"], m["rowsMs"], m["updateRenderMs"])
-		require.Positive(t, m["firstContentfulPaint"], "no paint timing")
-		worstFP = max(worstFP, m["firstContentfulPaint"].(float64))
+	browser := browsertest.New(t)
+	login := browser.Tab()
+	login.Go(srv.URL + "/")
+	login.Type("#password", "measure-me")
+	login.Click("#submit")
+	login.Wait(fmt.Sprintf(`location.href === %q`, srv.URL+"/"), 15*time.Second)
+	type run struct {
+		RowsMs               float64 `json:"rowsMs"`
+		Rows                 int     `json:"rows"`
+		FirstPaint           float64 `json:"firstPaint"`
+		FirstContentfulPaint float64 `json:"firstContentfulPaint"`
+		DOMContentLoaded     float64 `json:"domContentLoaded"`
+		UpdateRenderMs       float64 `json:"updateRenderMs"`
 	}
+	var worstFP float64
+	var last *browsertest.Tab
+	for i := range 3 {
+		// A fresh tab each time: paint timing is per document load.
+		tab := browser.Tab()
+		tab.Go(srv.URL + "/")
+		tab.Wait(fmt.Sprintf(`document.querySelectorAll('#stream-rows tr[data-id]').length >= %d`, 2*n), 30*time.Second)
+		m := browsertest.Eval[run](tab, `(() => {
+			const paint = {};
+			for (const e of performance.getEntriesByType('paint')) paint[e.name] = e.startTime;
+			return {
+				rowsMs: performance.now(),
+				rows: document.querySelectorAll('#stream-rows tr[data-id]').length,
+				firstPaint: paint['first-paint'] ?? -1,
+				firstContentfulPaint: paint['first-contentful-paint'] ?? -1,
+				domContentLoaded: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+			};
+		})()`)
+		// The next two live updates: how long does redrawing every row take?
+		m.UpdateRenderMs = browsertest.Eval[float64](tab, `new Promise((resolve) => {
+			const start = window.podiumUpdates;
+			const iv = setInterval(() => {
+				if (window.podiumUpdates >= start + 2) { clearInterval(iv); resolve(window.podiumRenderMs); }
+			}, 20);
+		})`)
+		require.Empty(t, tab.Errors())
+		require.Equal(t, 2*n, m.Rows)
+		t.Logf("load %d: first paint %.0f ms, first contentful paint %.0f ms, DOMContentLoaded %.0f ms, %v rows drawn at %.0f ms; a live update parses and redraws in %.1f ms",
+			i+1, m.FirstPaint, m.FirstContentfulPaint, m.DOMContentLoaded, m.Rows, m.RowsMs, m.UpdateRenderMs)
+		require.Positive(t, m.FirstContentfulPaint, "no paint timing")
+		worstFP = max(worstFP, m.FirstContentfulPaint)
+		last = tab
+	}
+	last.Screenshot(shot)
 	t.Logf("screenshot: %s", shot)
 	require.Less(t, worstFP, 3000.0, "first contentful paint (target 1 s)")
-	require.NoError(t, <-d.done, "dashboard.mjs: %s", d.stderr)
 }

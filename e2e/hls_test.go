@@ -3,20 +3,19 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/grafov/m3u8"
 	"github.com/stretchr/testify/require"
+
+	"github.com/podiumlive/podium/internal/browsertest"
 )
 
 // hlsSlaveYAML: the slave cuts HLS of everything it receives, in 1 s
@@ -276,38 +275,6 @@ func rawGet(t *testing.T, port int, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// browserDir holds the npm tools (make browser-deps installs them).
-const browserDir = "browser"
-
-// playInBrowser plays an HLS URL with hls.js in Debian's Chromium and
-// returns the page's result; it fails the test (never skips) when node,
-// chromium or the npm packages are missing.
-func playInBrowser(t *testing.T, pageHost, src string) map[string]any {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	require.NoError(t, err, "node is required (make test installs it)")
-	_, err = os.Stat("/usr/bin/chromium")
-	require.NoError(t, err, "/usr/bin/chromium is required (packaging/deps-debian.sh installs it)")
-	for _, p := range []string{"node_modules/hls.js/dist/hls.min.js", "node_modules/playwright-core/package.json"} {
-		_, err := os.Stat(filepath.Join(browserDir, p))
-		require.NoError(t, err, "e2e/browser/%s missing: run make browser-deps", p)
-	}
-	page := pageHost + "/hls-play.html?want=5&src=" + src
-	cmd := exec.Command(node, "run-page.mjs", page, "90")
-	cmd.Dir = browserDir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	var res struct {
-		OK     bool           `json:"ok"`
-		Result map[string]any `json:"result"`
-	}
-	require.NoError(t, json.Unmarshal(bytes.TrimSpace(out), &res), "driver output: %s\nstderr: %s", out, stderr.String())
-	require.NoError(t, runErr, "page failed: %s\nstderr: %s", out, stderr.String())
-	require.True(t, res.OK, "%s", out)
-	return res.Result
-}
-
 // TestHLSPlaysInBrowser: hls.js in headless Chromium plays Podium's HLS,
 // MPEG-TS and fMP4 (on two vhosts, so with ?vhost=), from another origin
 // (CORS): currentTime advances at least 5 s with no fatal hls.js error.
@@ -325,8 +292,8 @@ func TestHLSPlaysInBrowser(t *testing.T) {
 	publish(t, file, p.RTMPURL("live/ts1"))
 	publish(t, file, p.RTMPURL("live/mp1?vhost=f"))
 
-	pages := httptest.NewServer(http.FileServer(http.Dir(browserDir)))
-	defer pages.Close()
+	pages := browsertest.Pages(t)
+	browser := browsertest.New(t)
 	for _, c := range []struct{ name, src string }{
 		{"mpegts", fmt.Sprintf("http://127.0.0.1:%d/live/ts1.m3u8", p.HTTP)},
 		{"fmp4", fmt.Sprintf("http://127.0.0.1:%d/live/mp1.m3u8?vhost=f", p.HTTP)},
@@ -337,7 +304,7 @@ func TestHLSPlaysInBrowser(t *testing.T) {
 				pl, _, err := hlsPlaylist(c.src)
 				return err == nil && len(listed(pl)) >= 3
 			}, 30*time.Second, 200*time.Millisecond)
-			res := playInBrowser(t, pages.URL, c.src)
+			res := browser.Play(pages, "hls", c.src, 5)
 			require.GreaterOrEqual(t, res["advanced"], 5.0, "%v", res)
 			require.Nil(t, res["fatal"], "%v", res)
 		})

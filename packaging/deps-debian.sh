@@ -4,16 +4,22 @@
 set -euo pipefail
 
 PKGS=(
-  # build: go-astiav links FFmpeg 5.1's libraries through pkg-config
-  pkg-config gcc
+  # build: go-astiav links FFmpeg 5.1's libraries through pkg-config; cgo
+  # needs the C library's headers, which a minimal Debian lacks (grp.h)
+  pkg-config gcc libc6-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
   libswscale-dev libswresample-dev libavdevice-dev
   # tests: real peers on the media path
   ffmpeg nginx libnginx-mod-rtmp
   # benchmarks: process CPU/RSS sampling
   procps
-  # browser tests: hls.js and the dashboard in headless Chromium
+  # browser tests: the Go tests drive headless Chromium (chromedp); the
+  # players (hls.js, mpegts.js) are vendored in ui/assets/vendor
   chromium
+  # cluster tests: each starts its own redis-server on a free port
+  redis-server
+  # network-fault tests: veth pairs in namespaces, tbf, nftables drop rules
+  iproute2 nftables
   # packaging tests: systemd-analyze verify of the .deb's unit
   systemd
 )
@@ -24,12 +30,6 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
-
-# The browser tests' npm packages: this machine kind ships Node.js (from
-# NodeSource, with npm inside); Debian's own packages only where it lacks it.
-if ! command -v npm >/dev/null 2>&1; then
-  missing+=(nodejs npm)
-fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -51,3 +51,6 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # nginx is a test peer, not a service of this box: never leave it running.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 $SUDO service nginx stop >/dev/null 2>&1 || true
+# Likewise redis-server: the tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+$SUDO service redis-server stop >/dev/null 2>&1 || true
