@@ -127,6 +127,7 @@ type UI struct {
 	host    *hostSampler
 	traffic *traffic
 	events  *broadcaster
+	runtime *runtimeMetrics
 
 	runOnce sync.Once
 }
@@ -155,6 +156,7 @@ func New(deps Deps, opts Options, log *slog.Logger) (*UI, error) {
 		pid:     strconv.Itoa(os.Getpid()),
 		host:    newHostSampler("/proc"),
 		traffic: newTraffic(),
+		runtime: newRuntimeMetrics(),
 	}
 	u.host.sample(u.started) // figures before Run's first tick
 	u.events = newBroadcaster(u.snapshotJSON)
