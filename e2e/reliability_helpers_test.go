@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/q191201771/lal/pkg/base"
+	"github.com/q191201771/lal/pkg/httpflv"
+	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
+	"github.com/q191201771/lal/pkg/remux"
+	"github.com/q191201771/naza/pkg/nazalog"
+	"github.com/stretchr/testify/require"
+)
+
+// The reliability tests publish and play hundreds of times: an ffmpeg
+// process per cycle would cost more CPU than the server under test, so
+// they publish and play with lal's RTMP client sessions in-process.
+
+var silenceLal = sync.OnceFunc(func() {
+	if l, err := nazalog.New(func(o *nazalog.Option) {
+		o.Level = nazalog.LevelPanic
+		o.IsToStdout = false
+	}); err == nil {
+		lalrtmp.Log = l
+		nazalog.SetGlobalLogger(l)
+	}
+})
+
+// flvTags reads an FLV file's tags (once per file).
+var flvCache sync.Map
+
+func flvTags(t testing.TB, file string) []httpflv.Tag {
+	t.Helper()
+	if v, ok := flvCache.Load(file); ok {
+		return v.([]httpflv.Tag)
+	}
+	var r httpflv.FlvFileReader
+	require.NoError(t, r.Open(file))
+	defer r.Dispose()
+	_, err := r.ReadFlvHeader()
+	require.NoError(t, err)
+	var tags []httpflv.Tag
+	for {
+		tag, err := r.ReadTag()
+		if err != nil {
+			break
+		}
+		tags = append(tags, tag)
+	}
+	require.NotEmpty(t, tags)
+	flvCache.Store(file, tags)
+	return tags
+}
+
+// goPublish publishes tags to url. paced sends them in real time (and
+// loops) until ctx ends; unpaced sends the first media seconds at once and
+// returns. Either way it unpublishes (closes) before returning.
+func goPublish(ctx context.Context, url string, tags []httpflv.Tag, paced bool, media time.Duration) error {
+	silenceLal()
+	ps := lalrtmp.NewPushSession(func(o *lalrtmp.PushSessionOption) {
+		o.PushTimeoutMs = 5000
+		o.WriteAvTimeoutMs = 5000
+	})
+	if err := ps.Push(url); err != nil {
+		_ = ps.Dispose()
+		return fmt.Errorf("push %s: %w", url, err)
+	}
+	defer ps.Dispose()
+	start := time.Now()
+	var offset uint32
+	for loop := 0; ; loop++ {
+		var last uint32
+		for _, tag := range tags {
+			ts := tag.Header.Timestamp
+			if !paced && time.Duration(ts)*time.Millisecond > media {
+				return ps.Flush()
+			}
+			if loop > 0 && (tag.IsAvcKeySeqHeader() || tag.IsAacSeqHeader() || tag.Header.Type == httpflv.TagTypeMetadata) {
+				continue
+			}
+			t := tag
+			t.Header.Timestamp = ts + offset
+			if paced {
+				due := start.Add(time.Duration(t.Header.Timestamp) * time.Millisecond)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Until(due)):
+				}
+			} else if ctx.Err() != nil {
+				return nil
+			}
+			if err := ps.Write(remux.FlvTag2RtmpChunks(t)); err != nil {
+				return fmt.Errorf("push %s: %w", url, err)
+			}
+			last = ts
+		}
+		if !paced {
+			return ps.Flush()
+		}
+		offset += last + 40
+	}
+}
+
+// goPlay plays url until the first video message (a picture the player
+// could show) and returns how long that took.
+func goPlay(url string, timeout time.Duration) (time.Duration, error) {
+	silenceLal()
+	start := time.Now()
+	got := make(chan struct{})
+	var once sync.Once
+	ps := lalrtmp.NewPullSession(func(o *lalrtmp.PullSessionOption) {
+		o.PullTimeoutMs = int(timeout / time.Millisecond)
+		o.ReadAvTimeoutMs = int(timeout / time.Millisecond)
+	}).WithOnReadRtmpAvMsg(func(msg base.RtmpMsg) {
+		if msg.Header.MsgTypeId == base.RtmpTypeIdVideo {
+			once.Do(func() { close(got) })
+		}
+	})
+	defer ps.Dispose()
+	if err := ps.Pull(url); err != nil {
+		return 0, fmt.Errorf("play %s: %w", url, err)
+	}
+	select {
+	case <-got:
+		return time.Since(start), nil
+	case err := <-ps.WaitChan():
+		return 0, fmt.Errorf("play %s: ended before video: %v", url, err)
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("play %s: no video within %v", url, timeout)
+	}
+}
+
+// rawPublishRefused publishes app/stream over a raw RTMP connection and
+// waits up to wait for the verdict: refused is true when the server
+// answers an error status or closes the connection, false when the
+// connection is still open at the end of wait (lal answers
+// NetStream.Publish.Start before Podium's admission runs, so Start alone
+// says nothing). took is from the publish command to the refusal.
+func rawPublishRefused(addr, app, name string, wait time.Duration) (refused bool, took time.Duration, err error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return false, 0, err
+	}
+	defer c.Close()
+	r := &rawClient{t: nil, c: c}
+	if err := r.tryHandshake(); err != nil {
+		return false, 0, err
+	}
+	cmds := [][]byte{
+		amf("connect", 1.0, lalrtmp.ObjectPairArray{{Key: "app", Value: app}, {Key: "tcUrl", Value: "rtmp://127.0.0.1/" + app}}),
+		amf("createStream", 2.0, nil),
+	}
+	for _, b := range cmds {
+		if err := r.command(b); err != nil {
+			return false, 0, err
+		}
+	}
+	start := time.Now()
+	if err := r.command(amf("publish", 3.0, nil, name, "live")); err != nil {
+		return false, 0, err
+	}
+	_ = c.SetReadDeadline(start.Add(wait))
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	for {
+		n, rerr := c.Read(buf)
+		seen.Write(buf[:n])
+		if s := seen.String(); strings.Contains(s, "Rejected") || strings.Contains(s, "BadName") {
+			return true, time.Since(start), nil
+		}
+		if rerr != nil {
+			var ne net.Error
+			if errors.As(rerr, &ne) && ne.Timeout() {
+				return false, time.Since(start), nil // still publishing
+			}
+			return true, time.Since(start), nil // closed: refused
+		}
+	}
+}
+
+// tryHandshake is handshake without a testing.T (for goroutines).
+func (r *rawClient) tryHandshake() error {
+	c01 := make([]byte, 1537)
+	c01[0] = 3
+	if _, err := r.c.Write(c01); err != nil {
+		return err
+	}
+	s012 := make([]byte, 1+1536*2)
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(r.c, s012); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	_, err := r.c.Write(s012[1 : 1+1536])
+	return err
+}
+
+// runtimeFigures reads go_goroutines, process_open_fds and
+// process_resident_memory_bytes from /metrics: what an operator sees.
+type runtimeFigures struct {
+	Goroutines, FDs int
+	RSSMB           float64
+}
+
+func readRuntime(t *testing.T, a *api) runtimeFigures {
+	t.Helper()
+	m := a.metrics()
+	return runtimeFigures{Goroutines: int(m["go_goroutines"]), FDs: int(m["process_open_fds"]),
+		RSSMB: m["process_resident_memory_bytes"] / (1 << 20)}
+}
+
+// httpGetWithin GETs url and reports how long it took (an error when it
+// took longer than d or did not answer 200).
+func httpGetWithin(url string, d time.Duration) (time.Duration, error) {
+	start := time.Now()
+	cl := http.Client{Timeout: d}
+	res, err := cl.Get(url)
+	if err != nil {
+		return time.Since(start), err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return time.Since(start), fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	return time.Since(start), nil
+}
