@@ -126,6 +126,18 @@ func (g *GuardConn) fail(verr error) error {
 	return verr
 }
 
+// OnCommand makes fn see the body of every AMF0 command message (type 20)
+// the peer sends, once the guard accepted it and before lal reads it, on
+// the reading goroutine; fn must not keep the slice. Set it before the
+// first Read.
+func (g *GuardConn) OnCommand(fn func(body []byte)) {
+	g.in.onAMF = func(typ uint8, body []byte) {
+		if typ == 20 {
+			fn(body)
+		}
+	}
+}
+
 // Violation returns the first rule the peer broke, or nil.
 func (g *GuardConn) Violation() error {
 	if p := g.violation.Load(); p != nil {

@@ -78,10 +78,10 @@ type PacketWriter struct {
 	// sends it (for pushes); players get a bare "onMetaData".
 	SetDataFrame bool
 
-	video, audio *media.Track
-	metaVer      uint64
-	scratch      []byte
-	hdr          media.Packet
+	configs flv.Configs
+	metaVer uint64
+	scratch []byte
+	hdr     media.Packet
 }
 
 // Timestamp converts a packet time to RTMP milliseconds.
@@ -105,26 +105,13 @@ func (w *PacketWriter) AppendPacket(dst []byte, p *media.Packet) []byte {
 // AppendConfig appends p's track's sequence header if the track is new to
 // this peer (what AppendPacket sends before p).
 func (w *PacketWriter) AppendConfig(dst []byte, p *media.Packet) []byte {
-	var cfg []byte
-	var ok bool
-	csid, typ := CsidVideo, uint8(TypeVideo)
-	switch p.Track.Kind {
-	case media.KindVideo:
-		if p.Track == w.video {
-			return dst
-		}
-		w.video = p.Track
-		cfg, ok = flv.VideoConfig(p.Track)
-	case media.KindAudio:
-		if p.Track == w.audio {
-			return dst
-		}
-		w.audio = p.Track
-		cfg, ok = flv.AudioConfig(p.Track)
-		csid, typ = CsidAudio, TypeAudio
-	}
+	typ, cfg, ok := w.configs.Next(p)
 	if !ok {
 		return dst
+	}
+	csid := CsidVideo
+	if typ == TypeAudio {
+		csid = CsidAudio
 	}
 	return AppendMessage(dst, csid, typ, Timestamp(p.DTS), ChunkSize, nil, cfg)
 }

@@ -110,7 +110,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	}
 	// The HTTP listener carries HLS, the dashboard and the API; see
 	// httpRoutes. Components fill routes in as they are built below.
-	routes := httpRoutes{hls: http.NotFoundHandler(), ui: http.NotFoundHandler()}
+	routes := httpRoutes{hls: http.NotFoundHandler(), flv: http.NotFoundHandler(), ui: http.NotFoundHandler()}
 	httpSrv := &http.Server{
 		Handler:           routes.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -151,6 +151,8 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 		return err
 	}
 	routes.hls = hlsMgr
+	flvSrv := newFLVServer(runCtx, cfg, hub, guard, log.With("component", "flv"))
+	routes.flv = flvSrv
 	// RTSP pulls publish like encoders: after every consumer listens.
 	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
 	sources.Start(runCtx)
@@ -207,6 +209,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	_ = httpSrv.Shutdown(shutdownCtx)
+	flvSrv.Wait()
 	wg.Wait()
 	sources.Wait()
 	engine.Wait()
@@ -246,9 +249,11 @@ func usableBackends(ctx context.Context, hw configs.HWAccel, log *slog.Logger) (
 
 // httpRoutes splits the HTTP listener between its users: /healthz here,
 // HLS playlists and segments (by extension, at any path: /APP/STREAM.m3u8)
-// to hls, everything else (dashboard, /api/, /metrics) to ui.
+// to hls, HTTP-FLV plays (/APP/STREAM.flv, outside /api/) to flv,
+// everything else (dashboard, /api/, /metrics) to ui.
 type httpRoutes struct {
 	hls http.Handler
+	flv http.Handler
 	ui  http.Handler
 }
 
@@ -260,6 +265,10 @@ func (rt *httpRoutes) handler() http.Handler {
 		p := r.URL.Path
 		if p == "/healthz" {
 			_, _ = io.WriteString(w, "ok\n")
+			return
+		}
+		if strings.HasSuffix(p, ".flv") && !strings.HasPrefix(p, "/api/") {
+			rt.flv.ServeHTTP(w, r)
 			return
 		}
 		for _, ext := range hlsExts {

@@ -54,9 +54,10 @@ type conn struct {
 	firstBad error
 
 	// player
-	playCancel context.CancelFunc
-	playDone   chan struct{}
-	playErr    error
+	playDuration time.Duration // asked for in the play command (0: none)
+	playCancel   context.CancelFunc
+	playDone     chan struct{}
+	playErr      error
 
 	closeOnce sync.Once
 }
@@ -71,6 +72,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		start: time.Now(),
 		id:    id,
 	}
+	c.guard.OnCommand(c.command)
 	c.gate = &gateConn{GuardConn: c.guard}
 	c.sess = lalrtmp.NewServerSession(c, c.gate)
 	reuseReadBuffers(c.sess)
@@ -146,9 +148,13 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// request parses and resolves the publish/play URL of the session.
-func (c *conn) request(s *lalrtmp.ServerSession) (streamurl.Request, stream.Key, error) {
+// request parses and resolves the publish/play URL of the session. A
+// play of STREAM.flv (.m3u8, .ts) names STREAM, as in SRS.
+func (c *conn) request(s *lalrtmp.ServerSession, play bool) (streamurl.Request, stream.Key, error) {
 	name := s.StreamName()
+	if play {
+		name = streamurl.PlayName(name)
+	}
 	if q := s.RawQuery(); q != "" {
 		name += "?" + q
 	}
@@ -201,7 +207,7 @@ func (c *conn) OnNewRtmpPubSession(s *lalrtmp.ServerSession) error {
 		// lal calls us again for a second publish/play on one connection.
 		return fmt.Errorf("publish on a connection that already did %s", c.role)
 	}
-	req, key, err := c.request(s)
+	req, key, err := c.request(s, false)
 	if err != nil {
 		c.writeStatus("error", "NetStream.Publish.BadName", err.Error())
 		return fmt.Errorf("publish: %w", err)
@@ -264,7 +270,7 @@ func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
 	if c.role != "" {
 		return fmt.Errorf("play on a connection that already did %s", c.role)
 	}
-	req, key, err := c.request(s)
+	req, key, err := c.request(s, true)
 	if err != nil {
 		c.writeStatus("error", "NetStream.Play.StreamNotFound", err.Error())
 		return fmt.Errorf("play: %w", err)
@@ -307,17 +313,34 @@ func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) 
 	sink := rtmpproto.NewSink(c.nc, c.srv.cfg.WriteTimeout, false)
 	c.gate.sink.Store(sink)
 	_ = c.nc.SetWriteDeadline(time.Time{}) // drop lal's: the sink sets its own
-	sink.Attach(r)
+	// A play with a duration counts what it sends, so it takes every
+	// packet here; the others take the direct path too.
+	var clock *playClock
+	if c.playDuration > 0 {
+		clock = &playClock{}
+	} else {
+		sink.Attach(r)
+	}
 
 	var batch []media.Packet
 	for {
 		batch, err = r.ReadBatch(ctx, batch[:0])
+		send, reached := batch, false
+		if clock != nil {
+			send, reached = clock.take(batch, c.playDuration)
+		}
 		m, ver := r.Metadata()
-		werr := sink.WriteBatch(batch, m, ver)
+		werr := sink.WriteBatch(send, m, ver)
 		clear(batch) // let the payloads go
 		r.Done()
 		if werr != nil {
 			c.playErr = fmt.Errorf("write to player: %w", werr)
+			c.close()
+			return
+		}
+		if reached {
+			c.playErr = errPlayDuration
+			c.writeStatus("status", "NetStream.Play.Stop", "play duration reached")
 			c.close()
 			return
 		}

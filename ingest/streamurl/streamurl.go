@@ -99,6 +99,22 @@ func ValidName(s string) error {
 	return nil
 }
 
+// playExts are the extensions a play name may carry and still name the
+// stream without them, as SRS resolves it: an SRS edge whose first viewer
+// came over HTTP-FLV asks its origin to play "STREAM.flv".
+var playExts = []string{".flv", ".m3u8", ".ts"}
+
+// PlayName is the stream a play of name means: name without a trailing
+// .flv, .m3u8 or .ts (unless nothing else is left).
+func PlayName(name string) string {
+	for _, ext := range playExts {
+		if base, ok := strings.CutSuffix(name, ext); ok && base != "" && ValidName(base) == nil {
+			return base
+		}
+	}
+	return name
+}
+
 // ResolveVhost picks the request's vhost: the one named by ?vhost= (which
 // must be configured), else the URL's host if it names a configured vhost,
 // else DefaultVhost.

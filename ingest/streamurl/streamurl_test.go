@@ -59,6 +59,16 @@ func TestParseAndResolve(t *testing.T) {
 	}
 }
 
+func TestPlayName(t *testing.T) {
+	for in, want := range map[string]string{
+		"cam1.flv": "cam1", "cam1.m3u8": "cam1", "cam1.ts": "cam1",
+		"cam1": "cam1", "cam.1": "cam.1", ".flv": ".flv", "a.mp4": "a.mp4",
+		"x.flv.flv": "x.flv", "cam1.FLV": "cam1.FLV", "..flv": "..flv",
+	} {
+		require.Equal(t, want, PlayName(in), in)
+	}
+}
+
 func TestRedacted(t *testing.T) {
 	req, err := Parse("", "live", "s1?key=hunter2&vhost=transcode&Token=abc")
 	require.NoError(t, err)
