@@ -234,3 +234,78 @@ func httpGetWithin(url string, d time.Duration) (time.Duration, error) {
 	}
 	return time.Since(start), nil
 }
+
+// watcher plays a stream for as long as the test runs and records how its
+// video arrives: the largest gap between two video messages and the
+// largest drift of arrival behind the media clock.
+type watcher struct {
+	ps *lalrtmp.PullSession
+
+	mu        sync.Mutex
+	videos    int
+	first     time.Time
+	firstTS   uint32
+	last      time.Time
+	maxGap    time.Duration
+	maxDrift  time.Duration
+	ended     error
+	endedDone bool
+}
+
+func watch(t *testing.T, url string) *watcher {
+	t.Helper()
+	silenceLal()
+	w := &watcher{}
+	w.ps = lalrtmp.NewPullSession(func(o *lalrtmp.PullSessionOption) {
+		o.PullTimeoutMs = 10000
+	}).WithOnReadRtmpAvMsg(func(msg base.RtmpMsg) {
+		if msg.Header.MsgTypeId != base.RtmpTypeIdVideo {
+			return
+		}
+		now := time.Now()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.videos++
+		if w.videos == 1 {
+			w.first, w.firstTS, w.last = now, msg.Header.TimestampAbs, now
+			return
+		}
+		w.maxGap = max(w.maxGap, now.Sub(w.last))
+		w.last = now
+		media := time.Duration(msg.Header.TimestampAbs-w.firstTS) * time.Millisecond
+		w.maxDrift = max(w.maxDrift, now.Sub(w.first)-media)
+	})
+	require.NoError(t, w.ps.Pull(url), "play %s", url)
+	go func() {
+		err := <-w.ps.WaitChan()
+		w.mu.Lock()
+		w.ended, w.endedDone = err, true
+		w.mu.Unlock()
+	}()
+	t.Cleanup(func() { _ = w.ps.Dispose() })
+	return w
+}
+
+// reset starts the gap and drift figures afresh (after the GOP-cache
+// burst a new player gets).
+func (w *watcher) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.maxGap, w.maxDrift = 0, 0
+	w.videos, w.first, w.last = 0, time.Time{}, time.Time{}
+}
+
+type watchStats struct {
+	Videos           int
+	MaxGap, MaxDrift time.Duration
+	Ended            bool
+	Err              error
+	SinceLast        time.Duration
+}
+
+func (w *watcher) stats() watchStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return watchStats{Videos: w.videos, MaxGap: w.maxGap, MaxDrift: w.maxDrift, Ended: w.endedDone, Err: w.ended,
+		SinceLast: time.Since(w.last)}
+}
