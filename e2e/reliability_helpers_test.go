@@ -248,6 +248,7 @@ type watcher struct {
 	last      time.Time
 	maxGap    time.Duration
 	maxDrift  time.Duration
+	lastTS    uint32
 	ended     error
 	endedDone bool
 }
@@ -266,6 +267,7 @@ func watch(t *testing.T, url string) *watcher {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.videos++
+		w.lastTS = msg.Header.TimestampAbs
 		if w.videos == 1 {
 			w.first, w.firstTS, w.last = now, msg.Header.TimestampAbs, now
 			return
@@ -301,11 +303,41 @@ type watchStats struct {
 	Ended            bool
 	Err              error
 	SinceLast        time.Duration
+	LastTS           uint32 // the newest video timestamp (ms)
 }
 
 func (w *watcher) stats() watchStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return watchStats{Videos: w.videos, MaxGap: w.maxGap, MaxDrift: w.maxDrift, Ended: w.endedDone, Err: w.ended,
-		SinceLast: time.Since(w.last)}
+		SinceLast: time.Since(w.last), LastTS: w.lastTS}
+}
+
+// newestVideoTS plays url for d and returns the newest video timestamp
+// (ms) it got: how fresh the media a new player gets is.
+func newestVideoTS(url string, d time.Duration) (uint32, bool) {
+	silenceLal()
+	var mu sync.Mutex
+	var ts uint32
+	var got bool
+	ps := lalrtmp.NewPullSession(func(o *lalrtmp.PullSessionOption) {
+		o.PullTimeoutMs = int(d / time.Millisecond)
+	}).WithOnReadRtmpAvMsg(func(msg base.RtmpMsg) {
+		if msg.Header.MsgTypeId == base.RtmpTypeIdVideo {
+			mu.Lock()
+			ts, got = max(ts, msg.Header.TimestampAbs), true
+			mu.Unlock()
+		}
+	})
+	defer ps.Dispose()
+	if err := ps.Pull(url); err != nil {
+		return 0, false
+	}
+	select {
+	case <-ps.WaitChan():
+	case <-time.After(d):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return ts, got
 }
