@@ -15,8 +15,8 @@ import (
 
 	"github.com/q191201771/lal/pkg/base"
 	"github.com/q191201771/lal/pkg/httpflv"
-	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
 	"github.com/q191201771/lal/pkg/remux"
+	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
 	"github.com/q191201771/naza/pkg/nazalog"
 	"github.com/stretchr/testify/require"
 )
