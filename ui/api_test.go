@@ -413,3 +413,17 @@ func parseExposition(t *testing.T, text string) map[string]float64 {
 	}
 	return out
 }
+
+func TestDebugProfiles(t *testing.T) {
+	f := newFixture(t)
+	res, _ := f.request(http.MethodGet, "/debug/pprof/heap", false, nil)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "profiles need the admin login")
+	res, b := f.request(http.MethodGet, "/debug/pprof/heap?gc=1", true, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.True(t, len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b, "a gzipped pprof profile")
+	res, b = f.request(http.MethodGet, "/debug/pprof/goroutine?debug=1", true, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, string(b), "goroutine profile: total")
+	res, _ = f.request(http.MethodGet, "/debug/pprof/cmdline", true, nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}
