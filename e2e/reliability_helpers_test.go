@@ -13,27 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podiumlive/podium/internal/loadgen"
 	"github.com/q191201771/lal/pkg/base"
 	"github.com/q191201771/lal/pkg/httpflv"
-	"github.com/q191201771/lal/pkg/remux"
 	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
-	"github.com/q191201771/naza/pkg/nazalog"
 	"github.com/stretchr/testify/require"
 )
 
-// The reliability tests publish and play hundreds of times: an ffmpeg
-// process per cycle would cost more CPU than the server under test, so
-// they publish and play with lal's RTMP client sessions in-process.
-
-var silenceLal = sync.OnceFunc(func() {
-	if l, err := nazalog.New(func(o *nazalog.Option) {
-		o.Level = nazalog.LevelPanic
-		o.IsToStdout = false
-	}); err == nil {
-		lalrtmp.Log = l
-		nazalog.SetGlobalLogger(l)
-	}
-})
+var silenceLal = sync.OnceFunc(loadgen.Silence)
 
 // flvTags reads an FLV file's tags (once per file).
 var flvCache sync.Map
@@ -43,101 +30,20 @@ func flvTags(t testing.TB, file string) []httpflv.Tag {
 	if v, ok := flvCache.Load(file); ok {
 		return v.([]httpflv.Tag)
 	}
-	var r httpflv.FlvFileReader
-	require.NoError(t, r.Open(file))
-	defer r.Dispose()
-	_, err := r.ReadFlvHeader()
+	tags, err := loadgen.ReadFLV(file)
 	require.NoError(t, err)
-	var tags []httpflv.Tag
-	for {
-		tag, err := r.ReadTag()
-		if err != nil {
-			break
-		}
-		tags = append(tags, tag)
-	}
-	require.NotEmpty(t, tags)
 	flvCache.Store(file, tags)
 	return tags
 }
 
-// goPublish publishes tags to url. paced sends them in real time (and
-// loops) until ctx ends; unpaced sends the first media seconds at once and
-// returns. Either way it unpublishes (closes) before returning.
 func goPublish(ctx context.Context, url string, tags []httpflv.Tag, paced bool, media time.Duration) error {
 	silenceLal()
-	ps := lalrtmp.NewPushSession(func(o *lalrtmp.PushSessionOption) {
-		o.PushTimeoutMs = 5000
-		o.WriteAvTimeoutMs = 5000
-	})
-	if err := ps.Push(url); err != nil {
-		_ = ps.Dispose()
-		return fmt.Errorf("push %s: %w", url, err)
-	}
-	defer ps.Dispose()
-	start := time.Now()
-	var offset uint32
-	for loop := 0; ; loop++ {
-		var last uint32
-		for _, tag := range tags {
-			ts := tag.Header.Timestamp
-			if !paced && time.Duration(ts)*time.Millisecond > media {
-				return ps.Flush()
-			}
-			if loop > 0 && (tag.IsAvcKeySeqHeader() || tag.IsAacSeqHeader() || tag.Header.Type == httpflv.TagTypeMetadata) {
-				continue
-			}
-			t := tag
-			t.Header.Timestamp = ts + offset
-			if paced {
-				due := start.Add(time.Duration(t.Header.Timestamp) * time.Millisecond)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(time.Until(due)):
-				}
-			} else if ctx.Err() != nil {
-				return nil
-			}
-			if err := ps.Write(remux.FlvTag2RtmpChunks(t)); err != nil {
-				return fmt.Errorf("push %s: %w", url, err)
-			}
-			last = ts
-		}
-		if !paced {
-			return ps.Flush()
-		}
-		offset += last + 40
-	}
+	return loadgen.Publish(ctx, url, tags, paced, media)
 }
 
-// goPlay plays url until the first video message (a picture the player
-// could show) and returns how long that took.
 func goPlay(url string, timeout time.Duration) (time.Duration, error) {
 	silenceLal()
-	start := time.Now()
-	got := make(chan struct{})
-	var once sync.Once
-	ps := lalrtmp.NewPullSession(func(o *lalrtmp.PullSessionOption) {
-		o.PullTimeoutMs = int(timeout / time.Millisecond)
-		o.ReadAvTimeoutMs = int(timeout / time.Millisecond)
-	}).WithOnReadRtmpAvMsg(func(msg base.RtmpMsg) {
-		if msg.Header.MsgTypeId == base.RtmpTypeIdVideo {
-			once.Do(func() { close(got) })
-		}
-	})
-	defer ps.Dispose()
-	if err := ps.Pull(url); err != nil {
-		return 0, fmt.Errorf("play %s: %w", url, err)
-	}
-	select {
-	case <-got:
-		return time.Since(start), nil
-	case err := <-ps.WaitChan():
-		return 0, fmt.Errorf("play %s: ended before video: %v", url, err)
-	case <-time.After(timeout):
-		return 0, fmt.Errorf("play %s: no video within %v", url, timeout)
-	}
+	return loadgen.FirstVideo(url, timeout)
 }
 
 // rawPublishRefused publishes app/stream over a raw RTMP connection and
