@@ -88,7 +88,8 @@ func TestNetFaultNamespaces(t *testing.T) {
 		time.Sleep(15 * time.Second)
 		st := w1.stats()
 		clearFaults(t, n.B)
-		t.Logf("5%% loss: slave 1 got %d videos in 15 s, largest gap %v", st.Videos, st.MaxGap.Round(time.Millisecond))
+		t.Logf("5%% loss: slave 1 got %d videos in 15 s, largest gap %v (ended %s)", st.Videos, st.MaxGap.Round(time.Millisecond),
+			st.MaxGapAt.Format("15:04:05.000"))
 		require.False(t, st.Ended, "slave 1's player was cut under 5%% loss: %v", st.Err)
 		require.Greater(t, st.Videos, 15*15, "slave 1 keeps playing under 5%% loss")
 		require.False(t, pub.exited(), "the publisher was dropped: %s", pub.out)
@@ -119,8 +120,8 @@ func TestNetFaultNamespaces(t *testing.T) {
 	})
 
 	st2 := w2.stats()
-	t.Logf("slave 2 through all faults: %d videos, largest gap %v, drift %v", st2.Videos,
-		st2.MaxGap.Round(time.Millisecond), st2.MaxDrift.Round(time.Millisecond))
+	t.Logf("slave 2 through all faults: %d videos, largest gap %v (ended %s), drift %v", st2.Videos,
+		st2.MaxGap.Round(time.Millisecond), st2.MaxGapAt.Format("15:04:05.000"), st2.MaxDrift.Round(time.Millisecond))
 	require.False(t, st2.Ended, "slave 2's player was cut")
 	require.Less(t, st2.MaxGap, time.Second, "slave 2 is untouched")
 	require.Equal(t, 1, logLines(s2.Logs.String(), "rtmp publish"), "slave 2's forward was restarted")

@@ -153,6 +153,7 @@ type watcher struct {
 	firstTS   uint32
 	last      time.Time
 	maxGap    time.Duration
+	maxGapAt  time.Time
 	maxDrift  time.Duration
 	lastTS    uint32
 	ended     error
@@ -178,7 +179,9 @@ func watch(t *testing.T, url string) *watcher {
 			w.first, w.firstTS, w.last = now, msg.Header.TimestampAbs, now
 			return
 		}
-		w.maxGap = max(w.maxGap, now.Sub(w.last))
+		if gap := now.Sub(w.last); gap > w.maxGap {
+			w.maxGap, w.maxGapAt = gap, now
+		}
 		w.last = now
 		media := time.Duration(msg.Header.TimestampAbs-w.firstTS) * time.Millisecond
 		w.maxDrift = max(w.maxDrift, now.Sub(w.first)-media)
@@ -206,6 +209,7 @@ func (w *watcher) reset() {
 type watchStats struct {
 	Videos           int
 	MaxGap, MaxDrift time.Duration
+	MaxGapAt         time.Time // when the largest gap ended
 	Ended            bool
 	Err              error
 	SinceLast        time.Duration
@@ -215,7 +219,7 @@ type watchStats struct {
 func (w *watcher) stats() watchStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return watchStats{Videos: w.videos, MaxGap: w.maxGap, MaxDrift: w.maxDrift, Ended: w.endedDone, Err: w.ended,
+	return watchStats{Videos: w.videos, MaxGap: w.maxGap, MaxGapAt: w.maxGapAt, MaxDrift: w.maxDrift, Ended: w.endedDone, Err: w.ended,
 		SinceLast: time.Since(w.last), LastTS: w.lastTS}
 }
 
