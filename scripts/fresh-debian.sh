@@ -46,7 +46,7 @@ goroot=$(go env GOROOT 2>/dev/null || echo /usr/local/go)
 
 # The mirror: the host's first Debian URI (deb822 or one-line sources).
 mirror=$(grep -hoE '^(URIs:|deb)[[:space:]]+[^[:space:]]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-  | awk '{print $2}' | grep -vE 'security' | head -1)
+  | awk '{print $2}' | grep -vE 'security' | head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 
 mkdir -p "$cache"

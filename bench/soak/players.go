@@ -16,7 +16,9 @@ import (
 )
 
 // hlsPlayer polls a live playlist every 2 s and downloads each new
-// segment, as hls.js does, counting segments and errors.
+// segment, as hls.js does, counting segments and errors. Until the
+// playlist first answers (the slave has cut no segment yet) a failure is
+// the stream not being there yet, not an error.
 type hlsPlayer struct {
 	mu       sync.Mutex
 	segments int
@@ -28,12 +30,17 @@ func (h *hlsPlayer) run(ctx context.Context, url string) {
 	c := http.Client{Timeout: 10 * time.Second}
 	seen := map[string]bool{}
 	base, _ := neturl.Parse(url)
+	started := false
 	for ctx.Err() == nil {
 		err := func() error {
 			body, err := get(ctx, &c, url)
 			if err != nil {
+				if !started {
+					return nil
+				}
 				return err
 			}
+			started = true
 			for _, line := range strings.Split(string(body), "\n") {
 				line = strings.TrimSpace(line)
 				if line == "" || strings.HasPrefix(line, "#") || seen[line] {
