@@ -11,7 +11,7 @@ FUZZTIME ?= 5s
 # Every fuzz target: package and name.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r grep -H '^func Fuzz' | sed -E 's|^\./([^:]*)/[^/:]*:func (Fuzz[A-Za-z0-9_]*).*|./\1 \2|' | sort -u | tr ' ' ':')
 
-.PHONY: help deps build run test unit fuzz bench lint deb docker-nvidia clean
+.PHONY: fresh-test fresh-smoke help deps build run test unit fuzz bench lint deb docker-nvidia clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ deb: build ## build dist/podium_<version>_amd64.deb (systemd unit, /etc/podium/p
 
 docker-nvidia: ## build the Docker image podium:nvidia (Dockerfile.nvidia; needs docker)
 	docker build -f Dockerfile.nvidia --build-arg VERSION=$(VERSION) -t podium:nvidia .
+
+fresh-test: ## make test in a clean clone on a fresh minimal Debian 12 chroot (scripts/fresh-debian.sh; root, debootstrap)
+	bash scripts/fresh-debian.sh -- make test
+
+fresh-smoke: ## make run's setup and a short publish/play on a fresh minimal Debian 12 chroot (what CI runs)
+	bash scripts/fresh-debian.sh -- bash scripts/smoke.sh
 
 clean: ## remove build outputs
 	rm -rf bin dist
