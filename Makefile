@@ -61,7 +61,7 @@ docker-nvidia: ## build the Docker image podium:nvidia (Dockerfile.nvidia; needs
 	docker build -f Dockerfile.nvidia --build-arg VERSION=$(VERSION) -t podium:nvidia .
 
 fresh-test: ## make test in a clean clone on a fresh minimal Debian 12 chroot (scripts/fresh-debian.sh; root, debootstrap)
-	bash scripts/fresh-debian.sh -- make test
+	bash scripts/fresh-debian.sh -- bash -c 'bash packaging/deps-debian.sh && make test'
 
 fresh-smoke: ## make run's setup and a short publish/play on a fresh minimal Debian 12 chroot (what CI runs)
 	bash scripts/fresh-debian.sh -- bash scripts/smoke.sh

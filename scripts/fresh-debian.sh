@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fresh-debian.sh [--keep] [--rebuild] [--ref REF] [--] COMMAND...
 #
-# Runs COMMAND (default: make test) in a clean clone of this repository
+# Runs COMMAND (default: packaging/deps-debian.sh, then make test) in a clean clone of this repository
 # inside a fresh minimal Debian 12 (debootstrap --variant=minbase
 # bookworm): what a school's IT person has after installing Debian, with
 # nothing installed by hand. The minbase tree is built once and cached in
@@ -33,7 +33,8 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -gt 0 ] || set -- make test
+# A minimal Debian has no make: the one installer brings it first.
+[ $# -gt 0 ] || set -- bash -c 'bash packaging/deps-debian.sh && make test'
 
 if [ "$(id -u)" -ne 0 ]; then echo "fresh-debian: needs root (debootstrap, chroot, mounts)" >&2; exit 2; fi
 command -v debootstrap >/dev/null || { echo "fresh-debian: needs debootstrap (apt-get install debootstrap)" >&2; exit 2; }

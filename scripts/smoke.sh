@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A minimal Debian has no make: the one installer brings it (and the rest).
+bash packaging/deps-debian.sh
 make build
 dir=$(mktemp -d)
 pids=()
