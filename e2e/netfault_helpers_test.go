@@ -249,3 +249,19 @@ func nsPodium(t *testing.T, ns, ip string, rtmp, http int, extraYAML string) (p 
 	}, 15*time.Second, 50*time.Millisecond, "podium in %s did not listen on %s:\n%s", ns, addr, p.Logs)
 	return p, nsProxy(t, ns, addr)
 }
+
+// nsPublisher is startPublisher with ffmpeg run inside namespace ns.
+func nsPublisher(t *testing.T, ns, file, url string) *publisher {
+	t.Helper()
+	p := &publisher{done: make(chan struct{}), out: &lockedBuffer{}}
+	p.cmd = exec.Command("ip", "netns", "exec", ns, "ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", file,
+		"-c", "copy", "-f", "flv", url)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	require.NoError(t, p.cmd.Start())
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}

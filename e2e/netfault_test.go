@@ -60,7 +60,10 @@ func TestNetFaultNamespaces(t *testing.T) {
 	master, mPort := nsPodium(t, n.A, n.IPA, 19350, 18080, passthroughMaster(
 		fmt.Sprintf("%s:%d", n.IPB, s1.RTMP), fmt.Sprintf("127.0.0.1:%d", s2.RTMP)))
 	url := func(port int) string { return fmt.Sprintf("rtmp://127.0.0.1:%d/live/s", port) }
-	pub := startPublisher(t, speexFixture(t), url(mPort))
+	// The publisher runs in the master's namespace (no proxy of the test's
+	// on its path): a drop of it is the master's doing.
+	pub := nsPublisher(t, n.A, speexFixture(t), fmt.Sprintf("rtmp://%s:%d/live/s", n.IPA, master.RTMP))
+	_ = mPort
 	probeUntil(t, url(s1Port), 20*time.Second, "video", "audio")
 	probeUntil(t, url(s2Port), 20*time.Second, "video", "audio")
 	w2 := watch(t, url(s2Port))
@@ -83,6 +86,7 @@ func TestNetFaultNamespaces(t *testing.T) {
 	}
 
 	t.Run("loss 5%", func(t *testing.T) {
+		t.Logf("from %s", time.Now().Format("15:04:05.000"))
 		nft(t, n.B, dropRules(5))
 		w1 := watch(t, url(s1Port))
 		time.Sleep(15 * time.Second)
@@ -96,6 +100,7 @@ func TestNetFaultNamespaces(t *testing.T) {
 	})
 
 	t.Run("bandwidth cap", func(t *testing.T) {
+		t.Logf("from %s", time.Now().Format("15:04:05.000"))
 		// testsrc2 320x240 at 25 fps is ~400 kbit/s: cap the link at 100.
 		sh(t, "ip", "netns", "exec", n.A, "tc", "qdisc", "add", "dev", n.DevA, "root", "tbf",
 			"rate", "100kbit", "burst", "8kb", "latency", "500ms")
@@ -108,6 +113,7 @@ func TestNetFaultNamespaces(t *testing.T) {
 	})
 
 	t.Run("partition 20s", func(t *testing.T) {
+		t.Logf("from %s", time.Now().Format("15:04:05.000"))
 		failedBefore := logLines(master.Logs.String(), "forward failed")
 		nft(t, n.B, dropRules(100))
 		time.Sleep(20 * time.Second)
