@@ -20,16 +20,20 @@
 #   scripts/fresh-debian.sh                       # make test
 #   scripts/fresh-debian.sh -- make build         # any command
 #   scripts/fresh-debian.sh --keep -- bash        # look around after
+#
+# Downloaded .debs and Go modules are cached in $PODIUM_FRESH_CACHE between
+# runs (--no-download-cache: download everything again); builds never are.
 set -euo pipefail
 
-keep=0 rebuild=0 ref=HEAD
+keep=0 rebuild=0 ref=HEAD downloads=1
 while [ $# -gt 0 ]; do
   case $1 in
     --keep) keep=1; shift ;;
     --rebuild) rebuild=1; shift ;;
     --ref) ref=$2; shift 2 ;;
+    --no-download-cache) downloads=0; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -88,6 +92,14 @@ mnt --rbind /dev "$root/dev"
 mkdir -p "$root/dev/shm" && mnt -t tmpfs -o size=1g shm "$root/dev/shm" # chromium
 mnt -t tmpfs -o size=8g tmp "$root/tmp"
 mkdir -p "$root/usr/local/go" && mnt --bind "$goroot" "$root/usr/local/go" && mount -o remount,bind,ro "$root/usr/local/go"
+# Downloads only (apt's .deb files, Go modules: content-addressed, checked
+# by apt and go.sum) are kept between runs, unless --no-download-cache;
+# never a build cache, so every run builds from scratch.
+if [ "$downloads" = 1 ]; then
+  mkdir -p "$cache/apt-archives/partial" "$cache/gomodcache" "$root/var/cache/apt/archives" "$root/root/go/pkg/mod"
+  mnt --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
+  mnt --bind "$cache/gomodcache" "$root/root/go/pkg/mod"
+fi
 
 # The host's apt sources, CA certificates and resolver, nothing else.
 rm -rf "$root/etc/apt/sources.list.d" && cp -a /etc/apt/sources.list.d "$root/etc/apt/"
