@@ -176,7 +176,7 @@ func New(deps Deps, opts Options, log *slog.Logger) (*UI, error) {
 
 		playLimit: newLimiter(opts.PlayBurst, opts.PlayRefill, 65536),
 		srsLog:    newOnceSet(),
-		runtime: newRuntimeMetrics(),
+		runtime:   newRuntimeMetrics(),
 	}
 	u.host.sample(u.started) // figures before Run's first tick
 	u.events = newBroadcaster(u.snapshotJSON)
