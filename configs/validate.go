@@ -174,6 +174,9 @@ func (p *problems) vhosts(c *Config, names map[string]int) {
 		if v.DVR != nil {
 			p.dvr(key+".dvr", v.DVR)
 		}
+		if v.Cluster != nil {
+			p.vhostCluster(key+".cluster", v.Cluster)
+		}
 	}
 }
 

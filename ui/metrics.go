@@ -242,6 +242,8 @@ func (u *UI) metrics(c *gin.Context) {
 		}
 	}
 
+	u.edgeMetrics(&p, views)
+
 	// Hardware.
 	if hw, _ := u.hwViews(); len(hw) > 0 {
 		p.family("podium_hw_encoder_usable", "gauge", "1 when the encoder opened and encoded at start (podium hw).")

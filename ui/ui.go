@@ -46,6 +46,10 @@ type Deps struct {
 	Recordings RecordingStore
 	// Cluster is the registry and allocator (nil: no allocator routes).
 	Cluster Cluster
+	// Upstreams lists the streams an edge pulls, by key; EdgeCounters
+	// its pull totals.
+	Upstreams    func() map[stream.Key]UpstreamStats
+	EdgeCounters func() EdgeCounters
 }
 
 // HLSStats is one stream's HLS output, as the dashboard shows it.

@@ -57,6 +57,8 @@ type StreamView struct {
 
 	// Recording is true while the DVR writes the stream to a file.
 	Recording bool `json:"recording"`
+	// Upstream is the origin link of a stream an edge pulls.
+	Upstream *UpstreamView `json:"upstream,omitempty"`
 }
 
 // KbpsView is SRS's kbps object.
@@ -204,10 +206,11 @@ type world struct {
 	hlsURL  func(stream.Key) string
 
 	rec RecordingStore
+	ups map[stream.Key]UpstreamStats
 }
 
 func (u *UI) read() *world {
-	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL, rec: u.deps.Recordings}
+	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL, rec: u.deps.Recordings, ups: u.readUpstreams()}
 	w.streams = u.deps.Hub.Streams()
 	w.stats = make([]stream.Stats, len(w.streams))
 	w.byKey = make(map[stream.Key]int, len(w.streams))
@@ -279,6 +282,9 @@ func (w *world) view(i int) StreamView {
 	if st.Publisher.Protocol == "transcode" {
 		v.Source = st.Publisher.Remote
 		v.Publish.IP = ""
+	}
+	if up, ok := w.ups[k]; ok {
+		v.Upstream = upstreamView(up)
 	}
 	var sendRate float64
 	var lastDrops uint64
