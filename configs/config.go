@@ -30,6 +30,8 @@ type Config struct {
 	Auth    Auth     `mapstructure:"auth" yaml:"auth"`
 	Sources []Source `mapstructure:"sources" yaml:"sources"`
 	Vhosts  []Vhost  `mapstructure:"vhosts" yaml:"vhosts"`
+	// Cluster is the registry and play-URL allocator (nil: a box alone).
+	Cluster *Cluster `mapstructure:"cluster" yaml:"cluster,omitempty"`
 }
 
 // Listen holds the listen addresses (host:port; RTSP "" = off).

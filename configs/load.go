@@ -205,6 +205,7 @@ func fillSectionDefaults(raw map[string]any) {
 			}
 		}
 	}
+	fillClusterDefaults(raw)
 }
 
 // decode turns the merged settings map into a Config, reporting unknown

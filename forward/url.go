@@ -1,12 +1,14 @@
 package forward
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/redact"
 )
 
 // Expand turns a destination into the URL to push key to: "host:port"
@@ -27,10 +29,15 @@ func Expand(dest string, key stream.Key, param string, hops int) (string, error)
 		"[param]", param).Replace(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("forward destination %q: %w", dest, err)
+		// url.Error quotes the URL with its secrets: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("forward destination %q: %w", redact.Text(dest), err)
 	}
 	if u.Scheme != "rtmp" || u.Hostname() == "" {
-		return "", fmt.Errorf("forward destination %q: not host:port or rtmp:// URL", dest)
+		return "", fmt.Errorf("forward destination %q: not host:port or rtmp:// URL", redact.Text(dest))
 	}
 	path := strings.Trim(u.Path, "/")
 	switch strings.Count(path, "/") {

@@ -287,6 +287,11 @@ func (u *UI) metrics(c *gin.Context) {
 	p.family("podium_dashboard_watchers", "gauge", "Open dashboards (live-update connections).")
 	p.sample("podium_dashboard_watchers", float64(u.events.watchers()))
 
+	// The Go runtime and the process, by the client's standard collectors.
+	if err := u.runtime.write(&p.b); err != nil {
+		u.log.Warn("metrics", "err", err)
+	}
+
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", p.b.Bytes())
 }

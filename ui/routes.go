@@ -73,11 +73,13 @@ func (u *UI) routes() *gin.Engine {
 	v1.GET("/recordings/:id/download", u.recordingDownload)
 	v1.HEAD("/recordings/:id/download", u.recordingDownload)
 	v1.DELETE("/recordings/:id", u.recordingDelete)
+	u.clusterRoutes(e, v1)
 	api.GET("/", u.apiIndex)
 	api.GET("/v1", u.apiIndex)
 	api.GET("/v1/", u.apiIndex)
 
 	e.GET("/metrics", u.require(kindMetrics), u.metrics)
+	e.GET("/debug/pprof/:profile", u.require(kindMetrics), u.pprof)
 
 	// Unknown API paths and methods are 401 to anonymous callers too: the
 	// API's shape is not public.
@@ -202,6 +204,8 @@ func (u *UI) apiIndex(c *gin.Context) {
 		"transcodes": "every transcode job",
 		"hw":         "the video encoders this box has (podium hw)",
 		"sources":    "RTSP sources",
+		"play":       "public: GET /api/v1/play?app=&stream= allocates a line by load; POST /api/v1/play/switch {\"session\"} moves it",
+		"cluster":    "/cluster/nodes and /cluster/streams: what the cluster registry holds",
 		"events":     "Server-Sent Events: a dashboard snapshot each second",
 		"recordings": "recorded files (dvr); /recordings/:id/download the file; DELETE /recordings/:id",
 	}

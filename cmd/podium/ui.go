@@ -27,15 +27,17 @@ type uiParts struct {
 	sources *ingestrtsp.Sources
 	hw      []hwaccel.Status
 	dvr     *dvr.Manager
+	cluster ui.Cluster
 }
 
 // newUI builds the dashboard, API and /metrics over p. notice receives
 // the generated admin password, once.
 func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (*ui.UI, error) {
 	deps := ui.Deps{
-		Hub:    p.hub,
-		HW:     func() []hwaccel.Status { return slices.Clone(p.hw) },
-		HLSURL: hlsURL(cfg),
+		Hub:     p.hub,
+		HW:      func() []hwaccel.Status { return slices.Clone(p.hw) },
+		HLSURL:  hlsURL(cfg),
+		Cluster: p.cluster,
 	}
 	if p.engine != nil {
 		deps.Transcodes = p.engine.Stats
