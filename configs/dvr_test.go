@@ -59,6 +59,8 @@ data_dir: /srv/podium
 vhosts:
   - name: __defaultVhost__
     dvr: {keep: 30d, min_free: 2GiB}
+  - name: other
+    dvr: {}
 `), nil)
 	require.NoError(t, err)
 	d := c.Vhost(DefaultVhost).DVR
@@ -68,6 +70,8 @@ vhosts:
 		Plan: "session", Duration: Duration(30 * time.Minute), Keep: Duration(30 * 24 * time.Hour), MinFree: 2 << 30,
 	}, *d)
 	require.NoError(t, c.Validate())
+	require.Zero(t, c.Vhost("other").DVR.MinFree, "min_free is off unless set")
+	require.Zero(t, c.Vhost("other").DVR.Keep, "every recording is kept unless keep is set")
 
 	bad := []struct {
 		mutate func(d *DVR)

@@ -151,7 +151,7 @@ func sectionDefaults(dataDir string) map[string]map[string]any {
 		},
 		"dvr": {
 			"enabled": true, "path": defaultDVRPath(dataDir), "plan": DVRPlanSession,
-			"duration": "30m", "keep": "0", "min_free": "1GiB",
+			"duration": "30m", "keep": "0", "min_free": "0",
 		},
 		"security": {
 			"publish_allow": []any{}, "publish_deny": []any{}, "play_allow": []any{},

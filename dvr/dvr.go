@@ -103,7 +103,8 @@ type Manager struct {
 	recorders map[*recorder]struct{}
 	catalog   map[string]Recording // closed recordings by ID
 	closingID map[string]bool      // files being finished
-	wg        sync.WaitGroup
+	recWG     sync.WaitGroup       // recorders
+	wg        sync.WaitGroup       // files being finished, the keep loop
 
 	bytes    atomic.Int64 // bytes of closed recordings, this run
 	files    atomic.Int64
@@ -171,19 +172,10 @@ func (m *Manager) Close() {
 	m.closed = true
 	cancel := m.cancel
 	m.mu.Unlock()
+	// Recorders of streams that ended (hub closed) close their files; one
+	// still reading a live stream is stopped after a bound.
 	done := make(chan struct{})
-	go func() {
-		for {
-			m.mu.Lock()
-			n := len(m.recorders)
-			m.mu.Unlock()
-			if n == 0 {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		close(done)
-	}()
+	go func() { m.recWG.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
@@ -221,7 +213,7 @@ func (m *Manager) onEvent(ev stream.Event) {
 	rec := &recorder{m: m, key: key, set: set, log: m.log.With("stream", key.String())}
 	m.recorders[rec] = struct{}{}
 	ctx := m.ctx
-	m.wg.Go(func() {
+	m.recWG.Go(func() {
 		rec.run(ctx, r)
 		m.mu.Lock()
 		delete(m.recorders, rec)

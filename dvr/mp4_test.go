@@ -137,3 +137,20 @@ func writeOne(t *testing.T, w container, p *media.Packet) {
 		require.NoError(t, w.flush())
 	}
 }
+
+// FuzzScanFMP4: whatever a crash (or a disk) left under a temporary name,
+// scanning it at start-up returns, without a panic.
+func FuzzScanFMP4(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 8, 'm', 'o', 'o', 'v'})
+	f.Add([]byte{0, 0, 0, 16, 'm', 'o', 'o', 'f', 0, 0, 0, 8, 'm', 'd', 'a', 't', 0, 0, 0, 8, 'm', 'd', 'a', 't'})
+	f.Add([]byte{0, 0, 0, 1, 'f', 't', 'y', 'p', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(dir, "x.tmp.mp4")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = scanFMP4(p)
+		_, _ = mp4Duration(p)
+	})
+}

@@ -438,22 +438,25 @@ func uniqueName(name string) string {
 }
 
 // freeName is uniqueName; withTemp false ignores temporaries (a crash's
-// leftover being finished under its own name).
+// leftover being finished under its own name). Only a name that exists
+// counts as taken: an unreachable directory is the caller's error to meet.
 func freeName(name string, withTemp bool) string {
 	ext := filepath.Ext(name)
 	base := strings.TrimSuffix(name, ext)
 	cand := name
-	for i := 1; ; i++ {
+	for i := 1; i < 100000; i++ {
 		_, e1 := os.Lstat(cand)
-		e2 := os.ErrNotExist
-		if withTemp {
-			_, e2 = os.Lstat(tempName(cand))
+		taken := e1 == nil
+		if withTemp && !taken {
+			_, e2 := os.Lstat(tempName(cand))
+			taken = e2 == nil
 		}
-		if errors.Is(e1, os.ErrNotExist) && errors.Is(e2, os.ErrNotExist) {
+		if !taken {
 			return cand
 		}
 		cand = base + "-" + itoa(i) + ext
 	}
+	return cand
 }
 
 func fileSize(name string) int64 {

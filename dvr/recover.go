@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
+	"github.com/podiumlive/podium/internal/safe"
 )
 
 // scanFMP4 reads the sample tables of a fragmented MP4 that may end in a
 // cut fragment (a crash): every whole moof+mdat counts, the rest is
-// ignored.
+// ignored. What a crash left may be any bytes: mediacommon's parsers run
+// under safe.Parse.
 func scanFMP4(path string) ([]*mp4Track, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -49,7 +52,7 @@ func scanFMP4(path string) ([]*mp4Track, error) {
 		switch typ {
 		case "moov":
 			var init fmp4.Init
-			if err := init.Unmarshal(io.NewSectionReader(f, 0, off+bsize)); err != nil {
+			if err := safe.Parse(func() error { return init.Unmarshal(io.NewSectionReader(f, 0, off+bsize)) }); err != nil {
 				return nil, fmt.Errorf("%s: init: %w", path, err)
 			}
 			for _, it := range init.Tracks {
@@ -85,7 +88,7 @@ func readFragment(f *os.File, at, n int64, byID map[uint32]*mp4Track) error {
 		return err
 	}
 	var parts fmp4.Parts
-	if err := parts.Unmarshal(buf); err != nil {
+	if err := safe.Parse(func() error { return parts.Unmarshal(buf) }); err != nil {
 		return err
 	}
 	for _, p := range parts {
