@@ -87,6 +87,7 @@ type Vhost struct {
 	HLS       *HLS       `mapstructure:"hls" yaml:"hls,omitempty"`
 	Hooks     *Hooks     `mapstructure:"hooks" yaml:"hooks,omitempty"`
 	Security  *Security  `mapstructure:"security" yaml:"security,omitempty"`
+	DVR       *DVR       `mapstructure:"dvr" yaml:"dvr,omitempty"`
 	// TCPNoDelay is SRS's vhost tcp_nodelay: on sends each message to
 	// players and slaves at once (TCP_NODELAY); off (the default, as in SRS
 	// and nginx-rtmp) lets the kernel coalesce small writes (Nagle), which

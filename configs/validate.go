@@ -169,6 +169,9 @@ func (p *problems) vhosts(c *Config, names map[string]int) {
 		if v.Security != nil {
 			p.security(key+".security", v.Security)
 		}
+		if v.DVR != nil {
+			p.dvr(key+".dvr", v.DVR)
+		}
 	}
 }
 

@@ -277,6 +277,8 @@ func (u *UI) metrics(c *gin.Context) {
 	p.family("podium_goroutines", "gauge", "Podium's goroutines.")
 	p.sample("podium_goroutines", float64(sum.Self.Goroutines))
 
+	u.recordingMetrics(&p)
+
 	// Auth.
 	p.family("podium_login_failures_total", "counter", "Failed dashboard/API logins.")
 	p.sample("podium_login_failures_total", float64(u.auth.failed.Load()))

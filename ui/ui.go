@@ -43,6 +43,8 @@ type Deps struct {
 	HLSURL func(stream.Key) string
 	// Sources lists the RTSP cameras pulled into the hub.
 	Sources func() []SourceStats
+	// Recordings is the DVR (nil: no vhost records).
+	Recordings RecordingStore
 	// Cluster is the registry and allocator (nil: no allocator routes).
 	Cluster Cluster
 }

@@ -55,6 +55,9 @@ type StreamView struct {
 	Fwd     []FwdView    `json:"forwards"`
 	HLS     *HLSView     `json:"hls"`
 	Readers []ReaderView `json:"readers"`
+
+	// Recording is true while the DVR writes the stream to a file.
+	Recording bool `json:"recording"`
 }
 
 // KbpsView is SRS's kbps object.
@@ -200,10 +203,12 @@ type world struct {
 	hls     map[stream.Key]*HLSStats
 	traffic *traffic
 	hlsURL  func(stream.Key) string
+
+	rec RecordingStore
 }
 
 func (u *UI) read() *world {
-	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL}
+	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL, rec: u.deps.Recordings}
 	w.streams = u.deps.Hub.Streams()
 	w.stats = make([]stream.Stats, len(w.streams))
 	w.byKey = make(map[stream.Key]int, len(w.streams))
@@ -306,6 +311,9 @@ func (w *world) view(i int) StreamView {
 	}
 	for _, f := range w.fwds[path] {
 		v.Fwd = append(v.Fwd, fwdView(f, w.now))
+	}
+	if w.rec != nil {
+		v.Recording = w.rec.IsRecording(k)
 	}
 	if h := w.hls[k]; h != nil {
 		v.HLS = &HLSView{URL: h.URL, Segments: h.Segments, Bytes: h.Bytes, Dropped: h.Dropped, LastError: scrub(h.LastError)}

@@ -159,12 +159,16 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	routes.hls = cl.meter.Wrap(hlsMgr)
 	flvSrv := newFLVServer(runCtx, cfg, hub, guard, log.With("component", "flv"))
 	routes.flv = cl.meter.Wrap(flvSrv)
+	recorder, err := startDVR(ctx, cfg, hub, log.With("component", "dvr"))
+	if err != nil {
+		return err
+	}
 	// RTSP pulls publish like encoders: after every consumer listens.
 	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
 	sources.Start(runCtx)
 	// The dashboard, API and /metrics; the HW panel is what `podium hw`
 	// says, probed once here.
-	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources,
+	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources, dvr: recorder,
 		hw: probeRest(ctx, cfg.HWAccel.Device, probed), cluster: cl.c}, os.Stderr, log.With("component", "ui"))
 	if err != nil {
 		return err
@@ -224,6 +228,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	engine.Wait()
 	hub.Close()
 	hlsMgr.Close()
+	recorder.Close()
 	fwdStop()
 	fwd.Wait()
 	guard.Wait() // the last on_unpublish/on_stop (bounded by the hook timeout)

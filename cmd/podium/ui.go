@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/podiumlive/podium/configs"
+	"github.com/podiumlive/podium/dvr"
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/hls"
 	"github.com/podiumlive/podium/hwaccel"
@@ -25,6 +26,7 @@ type uiParts struct {
 	hls     *hls.Manager
 	sources *ingestrtsp.Sources
 	hw      []hwaccel.Status
+	dvr     *dvr.Manager
 	cluster ui.Cluster
 }
 
@@ -72,6 +74,9 @@ func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (
 			}
 			return out
 		}
+	}
+	if p.dvr != nil && p.dvr.Enabled() {
+		deps.Recordings = dvrStore{p.dvr}
 	}
 	return ui.New(deps, ui.Options{
 		Version:       version,

@@ -86,7 +86,7 @@
 
   function updateRow(r, s) {
     r.stream = s;
-    set(r, 0, s.path);
+    set(r, 0, s.path + (s.recording ? ' ● rec' : ''), s.recording ? 'name recording' : 'name');
     const pub = s.source ? 'transcode of ' + s.source : (s.publish.protocol + ' ' + (s.publish.ip || s.publish.remote));
     set(r, 1, pub);
     set(r, 2, dur(s.uptime));
