@@ -88,6 +88,9 @@ type Vhost struct {
 	Hooks     *Hooks     `mapstructure:"hooks" yaml:"hooks,omitempty"`
 	Security  *Security  `mapstructure:"security" yaml:"security,omitempty"`
 	DVR       *DVR       `mapstructure:"dvr" yaml:"dvr,omitempty"`
+	// Cluster makes the vhost an edge (mode remote); nil or mode local: an
+	// origin. See VhostCluster.
+	Cluster *VhostCluster `mapstructure:"cluster" yaml:"cluster,omitempty"`
 	// TCPNoDelay is SRS's vhost tcp_nodelay: on sends each message to
 	// players and slaves at once (TCP_NODELAY); off (the default, as in SRS
 	// and nginx-rtmp) lets the kernel coalesce small writes (Nagle), which

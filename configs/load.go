@@ -157,6 +157,7 @@ func sectionDefaults(dataDir string) map[string]map[string]any {
 			"publish_allow": []any{}, "publish_deny": []any{}, "play_allow": []any{},
 			"play_deny": []any{}, "publish_key": "",
 		},
+		"cluster": vhostClusterDefaults(),
 	}
 }
 

@@ -223,11 +223,23 @@ auth: {admin_password: flvtest}
 	})
 
 	t.Run("two players and a slow one: the slow one loses GOPs, nobody else slows", func(t *testing.T) {
-		slowFLVReader(t, p.HTTP, "live/cam1.flv")
+		// About 3 Mbit/s (noise does not compress): 40x what the slow
+		// player takes, so its backlog outgrows the kernel's socket
+		// buffers within seconds and reaches the hub's queue.
+		big := fixture(t, "h264-3m-speex",
+			"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25,noise=alls=30:allf=t",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
+			"-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M",
+			"-g", "25", "-pix_fmt", "yuv420p",
+			"-c:a", "libspeex", "-ar", "16000", "-ac", "1")
+		publish(t, big, p.RTMPURL("live/big"))
+		const path = "live/big.flv?vhost=__defaultVhost__"
+		probeUntil(t, flvURL(p, path), 30*time.Second, "video", "audio")
+		slowFLVReader(t, p.HTTP, path)
 		start := time.Now()
 		caps := make(chan flvCapture, 2)
 		for range 2 {
-			go func() { caps <- captureFLV(t, flvURL(p, "live/cam1.flv"), "", 10*time.Second) }()
+			go func() { caps <- captureFLV(t, flvURL(p, path), "", 10*time.Second) }()
 		}
 		for range 2 {
 			c := <-caps
@@ -269,7 +281,7 @@ auth: {admin_password: flvtest}
 				}
 			}
 			return false
-		}, 10*time.Second, 200*time.Millisecond, "no flv-play client in /api/v1/clients")
+		}, 20*time.Second, 200*time.Millisecond, "no flv-play client in /api/v1/clients:\n%s", p.Logs)
 		require.Eventually(t, func() bool {
 			var body struct {
 				Streams []struct {
@@ -284,7 +296,7 @@ auth: {admin_password: flvtest}
 				}
 			}
 			return false
-		}, 10*time.Second, 200*time.Millisecond, "the HTTP-FLV player is the stream's one viewer")
+		}, 20*time.Second, 200*time.Millisecond, "the HTTP-FLV player is the stream's one viewer")
 	})
 
 	t.Run("not found, bad vhost, denied, CORS preflight", func(t *testing.T) {

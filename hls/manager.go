@@ -99,6 +99,12 @@ type Options struct {
 	Hooks *hooks.Client
 	// ServerID is sent to hooks as server_id.
 	ServerID string
+	// OnDemand reports whether a vhost's streams are pulled only while
+	// someone watches (an edge): a playlist request is demand for the
+	// stream, and waits up to DemandWait (default 10 s) for its first
+	// segment to be listed.
+	OnDemand   func(vhost string) bool
+	DemandWait time.Duration
 }
 
 // Manager segments every stream of the vhosts that have HLS and serves the
@@ -122,6 +128,7 @@ type Manager struct {
 	streams map[stream.Key]*hlsStream
 	wg      sync.WaitGroup
 	closed  bool
+	listed  chan struct{} // closed and replaced whenever a segment is listed
 
 	requests atomic.Uint64
 	notFound atomic.Uint64
@@ -143,12 +150,16 @@ func NewManager(hub *stream.Hub, vhosts map[string]Settings, opts Options, log *
 	if opts.ServerID == "" {
 		opts.ServerID = "podium"
 	}
+	if opts.DemandWait <= 0 {
+		opts.DemandWait = 10 * time.Second
+	}
 	m := &Manager{
 		hub: hub, opts: opts, log: log, hooks: opts.Hooks,
 		vhosts:    make(map[string]Settings, len(vhosts)),
 		roots:     make(map[string]string, len(vhosts)),
 		writeFile: writeAtomic,
 		streams:   make(map[stream.Key]*hlsStream),
+		listed:    make(chan struct{}),
 	}
 	if m.hooks == nil {
 		m.hooks = hooks.New(0, log)
@@ -276,7 +287,7 @@ func (m *Manager) onEvent(ev stream.Event) {
 	}
 	prev := s.done
 	done := make(chan struct{})
-	s.done, s.live = done, true
+	s.done, s.live, s.liveSegs = done, true, 0
 	s.setLive(true)
 	m.wg.Add(1)
 	go func() {

@@ -79,6 +79,7 @@ func (u *UI) routes() *gin.Engine {
 	api.GET("/v1/", u.apiIndex)
 
 	e.GET("/metrics", u.require(kindMetrics), u.metrics)
+	e.GET("/debug/pprof/:profile", u.require(kindMetrics), u.pprof)
 
 	// Unknown API paths and methods are 401 to anonymous callers too: the
 	// API's shape is not public.

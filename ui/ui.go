@@ -22,19 +22,18 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/podiumlive/podium/forward"
-	"github.com/podiumlive/podium/hwaccel"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
 // Deps is what the UI reads. Hub is required; the rest may be nil.
 type Deps struct {
 	Hub        *stream.Hub
-	Transcodes func() []transcode.Stats
+	Transcodes func() []avstat.Transcode
 	Forwards   func() []forward.Stats
 	// HW is what `podium hw` prints: probe once at start and return the
 	// cached result.
-	HW func() []hwaccel.Status
+	HW func() []avstat.Encoder
 	// HLS lists the streams the HLS muxer is cutting.
 	HLS func() []HLSStats
 	// HLSURL returns the playlist path of a stream whose vhost has HLS
@@ -47,6 +46,10 @@ type Deps struct {
 	Recordings RecordingStore
 	// Cluster is the registry and allocator (nil: no allocator routes).
 	Cluster Cluster
+	// Upstreams lists the streams an edge pulls, by key; EdgeCounters
+	// its pull totals.
+	Upstreams    func() map[stream.Key]UpstreamStats
+	EdgeCounters func() EdgeCounters
 }
 
 // HLSStats is one stream's HLS output, as the dashboard shows it.
@@ -142,6 +145,7 @@ type UI struct {
 	host    *hostSampler
 	traffic *traffic
 	events  *broadcaster
+	runtime *runtimeMetrics
 
 	playLimit *limiter
 	srsLog    *onceSet
@@ -176,6 +180,7 @@ func New(deps Deps, opts Options, log *slog.Logger) (*UI, error) {
 
 		playLimit: newLimiter(opts.PlayBurst, opts.PlayRefill, 65536),
 		srsLog:    newOnceSet(),
+		runtime:   newRuntimeMetrics(),
 	}
 	u.host.sample(u.started) // figures before Run's first tick
 	u.events = newBroadcaster(u.snapshotJSON)

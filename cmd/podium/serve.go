@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	fwd.Start(fwdCtx)
 	// HLS, like forward, outlives runCtx: at shutdown each segmenter
 	// writes the last segment of the stream that ingest and transcode end.
-	hlsMgr, err := hls.NewManager(hub, hls.SettingsFrom(cfg), hls.Options{}, log.With("component", "hls"))
+	hlsMgr, err := hls.NewManager(hub, hls.SettingsFrom(cfg), hls.Options{OnDemand: edgeVhost(cfg)}, log.With("component", "hls"))
 	if err != nil {
 		return err
 	}
@@ -166,9 +166,12 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	// RTSP pulls publish like encoders: after every consumer listens.
 	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
 	sources.Start(runCtx)
+	// Edge vhosts pull from their origins when a stream is played.
+	edges := newEdge(cfg, hub, limits, log.With("component", "edge"))
+	edges.Start(runCtx)
 	// The dashboard, API and /metrics; the HW panel is what `podium hw`
 	// says, probed once here.
-	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources, dvr: recorder,
+	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources, dvr: recorder, edge: edges,
 		hw: probeRest(ctx, cfg.HWAccel.Device, probed), cluster: cl.c}, os.Stderr, log.With("component", "ui"))
 	if err != nil {
 		return err
@@ -225,6 +228,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	flvSrv.Wait()
 	wg.Wait()
 	sources.Wait()
+	edges.Wait()
 	engine.Wait()
 	hub.Close()
 	hlsMgr.Close()

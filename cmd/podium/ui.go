@@ -11,6 +11,7 @@ import (
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/hls"
 	"github.com/podiumlive/podium/hwaccel"
+	"github.com/podiumlive/podium/ingest/edge"
 	ingestrtsp "github.com/podiumlive/podium/ingest/rtsp"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/transcode"
@@ -25,6 +26,7 @@ type uiParts struct {
 	fwd     *forward.Manager
 	hls     *hls.Manager
 	sources *ingestrtsp.Sources
+	edge    *edge.Edge
 	hw      []hwaccel.Status
 	dvr     *dvr.Manager
 	cluster ui.Cluster
@@ -77,6 +79,20 @@ func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (
 	}
 	if p.dvr != nil && p.dvr.Enabled() {
 		deps.Recordings = dvrStore{p.dvr}
+	}
+	if p.edge != nil && p.edge.Enabled() {
+		deps.Upstreams = func() map[stream.Key]ui.UpstreamStats {
+			ps := p.edge.Pulls()
+			out := make(map[stream.Key]ui.UpstreamStats, len(ps))
+			for k, u := range ps {
+				out[k] = ui.UpstreamStats{Origin: u.Origin, State: u.State, Since: u.Since, Switches: u.Switches, LastError: u.LastError}
+			}
+			return out
+		}
+		deps.EdgeCounters = func() ui.EdgeCounters {
+			c := p.edge.Counters()
+			return ui.EdgeCounters{Pulls: c.Pulls, Failovers: c.Failovers, UpstreamErrors: c.UpstreamErrors}
+		}
 	}
 	return ui.New(deps, ui.Options{
 		Version:       version,
