@@ -338,3 +338,18 @@ func TestRegistryDownFromTheStart(t *testing.T) {
 	_, err = c.Play(context.Background(), PlayRequest{App: "live", Stream: "other"})
 	require.ErrorIs(t, err, ErrUnknownStream)
 }
+
+// TestEdgeEligibleForFLV: an edge without the class is handed out for
+// HTTP-FLV (it pulls on demand), not for HLS (nothing would pull).
+func TestEdgeEligibleForFLV(t *testing.T) {
+	f := newFixture(t, NewMemory(nil))
+	require.NoError(t, f.c.Beat(context.Background()))
+	f.node("edge", time.Minute, func(n *Node) { n.Pulls, n.Streams = true, nil })
+	r := room()
+	r.Proto = ProtoFLV
+	a, err := f.play(r)
+	require.NoError(t, err)
+	require.Equal(t, "http://edge:8080/live/room101.flv", a.URL)
+	_, err = f.play(room())
+	require.ErrorIs(t, err, ErrNoNode)
+}

@@ -34,7 +34,7 @@ type Node struct {
 	URL        string  `json:"url"` // public base URL, http://host:port
 	Serve      bool    `json:"serve"`
 	State      string  `json:"state"`
-	Pulls      bool    `json:"pulls,omitempty"` // an edge: pulls any stream on demand
+	Pulls      bool    `json:"pulls,omitempty"` // an edge: pulls a class on demand for an HTTP-FLV player
 	MaxViewers int     `json:"max_viewers"`     // 0 = no limit
 	Viewers    int     `json:"viewers"`
 	EgressBps  int64   `json:"egress_bps"`

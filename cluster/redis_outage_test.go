@@ -19,7 +19,7 @@ import (
 // heartbeat), a wrong password is one clear line.
 func TestRedisOutage(t *testing.T) {
 	srv := redistest.Start(t)
-	hb := 300 * time.Millisecond
+	hb := 500 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var boxes []*Cluster
@@ -50,7 +50,7 @@ func TestRedisOutage(t *testing.T) {
 	a, err := boxes[1].Play(ctx, room())
 	require.NoError(t, err)
 	require.True(t, a.Stale)
-	require.Less(t, time.Since(start), 100*time.Millisecond, "a down registry does not slow allocation")
+	require.Less(t, time.Since(start), 250*time.Millisecond, "a down registry does not slow allocation")
 	time.Sleep(3 * hb)
 	for _, l := range logs {
 		require.Equal(t, 1, strings.Count(l.String(), "cluster registry unreachable"), l.String())
@@ -60,7 +60,7 @@ func TestRedisOutage(t *testing.T) {
 	back := time.Now()
 	require.Eventually(t, func() bool { return nodesOf(boxes[2]) == 3 }, 5*time.Second, 10*time.Millisecond)
 	t.Logf("all three back %v after Redis restarted empty (heartbeat %v, retries every half heartbeat at most)", time.Since(back).Round(time.Millisecond), hb)
-	require.Less(t, time.Since(back), hb+200*time.Millisecond)
+	require.Less(t, time.Since(back), hb+300*time.Millisecond)
 	for _, l := range logs {
 		require.Contains(t, l.String(), "cluster registry back")
 	}
@@ -74,7 +74,7 @@ func TestRedisOutage(t *testing.T) {
 	start = time.Now()
 	a, err = boxes[1].Play(ctx, room())
 	require.NoError(t, err)
-	require.Less(t, time.Since(start), 900*time.Millisecond)
+	require.Less(t, time.Since(start), 1200*time.Millisecond, "the 500 ms budget, then the last view")
 	require.True(t, a.Stale)
 	time.Sleep(1500 * time.Millisecond)
 	require.Eventually(t, func() bool { return nodesOf(boxes[1]) == 3 }, 5*time.Second, 20*time.Millisecond)

@@ -113,7 +113,10 @@ func eligible(nodes []view, w want) (out []candidate, known bool) {
 			continue
 		}
 		_, path, _ := streamOn(n.Node, w)
-		if path == "" && (n.Pulls || n.Kind == KindSRS) {
+		// An edge pulls on demand for a player of the hub (HTTP-FLV);
+		// HLS needs the class live there already. A stock SRS box is
+		// taken at its word for both.
+		if path == "" && (n.Pulls && w.Proto == ProtoFLV || n.Kind == KindSRS) {
 			path = defaultPath(w)
 		}
 		if path == "" {

@@ -78,10 +78,17 @@ func clusterConfig(cfg *configs.Config) cluster.Config {
 	return out
 }
 
-// hasEdgeVhost reports a vhost that pulls from an origin on demand (issue
-// 14's `cluster: {mode: remote}` under a vhost). Until that section is in
-// configs, no vhost is an edge and only streams a box has count.
-func hasEdgeVhost(*configs.Config) bool { return false }
+// hasEdgeVhost reports a vhost that pulls from an origin on demand
+// (`cluster: {mode: remote}` under a vhost): the box can serve a class it
+// does not have yet to an HTTP-FLV player.
+func hasEdgeVhost(cfg *configs.Config) bool {
+	for i := range cfg.Vhosts {
+		if cfg.Vhosts[i].Edge() {
+			return true
+		}
+	}
+	return false
+}
 
 // hostNodeID is the host name, made a valid node id.
 func hostNodeID() string {
