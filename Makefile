@@ -11,7 +11,7 @@ FUZZTIME ?= 5s
 # Every fuzz target: package and name.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r grep -H '^func Fuzz' | sed -E 's|^\./([^:]*)/[^/:]*:func (Fuzz[A-Za-z0-9_]*).*|./\1 \2|' | sort -u | tr ' ' ':')
 
-.PHONY: help deps build run test unit fuzz bench lint deb docker-nvidia clean
+.PHONY: fresh-test fresh-smoke help deps build run test unit fuzz bench lint deb docker-nvidia clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,19 +40,32 @@ bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/REA
 	$(GO) run ./bench/transcode -podium bin/podium
 	$(GO) run ./bench/forward -podium bin/podium
 	$(GO) run ./bench/hls -podium bin/podium
+	$(GO) run ./bench/allocator
 
-lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/)
+lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/, go-redis only in cluster/, ui/ cgo-free)
 	$(GO) vet ./...
 	@bad=$$(grep -rl --include='*.go' 'asticode/go-astiav' . | grep -v -E '^\./(transcode|hwaccel)/' || true); \
 	  if [ -n "$$bad" ]; then echo "go-astiav outside transcode/ and hwaccel/: $$bad"; exit 1; fi
 	@bad=$$(grep -rl --include='*.go' 'gin-gonic/gin' . | grep -v -E '^\./ui/' || true); \
 	  if [ -n "$$bad" ]; then echo "gin outside ui/: $$bad"; exit 1; fi
+	@bad=$$(grep -rl --include='*.go' 'redis/go-redis' . | grep -v -E '^\./cluster/' || true); \
+	  if [ -n "$$bad" ]; then echo "go-redis outside cluster/: $$bad"; exit 1; fi
+	@bad=$$(grep -rl --include='*.go' -E '"github.com/podiumlive/podium/(transcode|hwaccel)(/[^"]*)?"' ui || true); \
+	  if [ -n "$$bad" ]; then echo "ui/ imports transcode or hwaccel (cgo; read their stats from internal/avstat): $$bad"; exit 1; fi
+	@bad=$$($(GO) list -deps -test -f '{{if and (not .Standard) .CgoFiles}}{{.ImportPath}}{{end}}' ./ui/...); \
+	  if [ -n "$$bad" ]; then echo "ui/ links cgo packages: $$bad"; exit 1; fi
 
 deb: build ## build dist/podium_<version>_amd64.deb (systemd unit, /etc/podium/podium.yaml; see docs/deploy.md)
 	VERSION=$(VERSION) GO=$(GO) bash packaging/deb.sh bin/podium dist
 
 docker-nvidia: ## build the Docker image podium:nvidia (Dockerfile.nvidia; needs docker)
 	docker build -f Dockerfile.nvidia --build-arg VERSION=$(VERSION) -t podium:nvidia .
+
+fresh-test: ## make test in a clean clone on a fresh minimal Debian 12 chroot (scripts/fresh-debian.sh; root, debootstrap)
+	bash scripts/fresh-debian.sh -- bash -c 'bash packaging/deps-debian.sh && make test'
+
+fresh-smoke: ## make run's setup and a short publish/play on a fresh minimal Debian 12 chroot (what CI runs)
+	bash scripts/fresh-debian.sh -- bash scripts/smoke.sh
 
 clean: ## remove build outputs
 	rm -rf bin dist

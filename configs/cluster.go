@@ -1,42 +1,43 @@
 package configs
 
-// VhostCluster is SRS's vhost cluster section. Mode local (the default)
-// makes the vhost an origin: streams are published to it. Mode remote
-// makes it an edge: a play of a stream it does not have pulls the stream
-// from one of Origin ("host:port", same app and stream, or an rtmp:// URL
-// with forward's [app] [stream] [vhost] [param] placeholders) for as long
-// as someone watches, failing over between them.
-type VhostCluster struct {
-	Mode   string   `mapstructure:"mode" yaml:"mode"`
-	Origin []string `mapstructure:"origin" yaml:"origin"`
-	// Vhost is the origin vhost to pull from (SRS's key); "" = the
-	// edge vhost's own name.
-	Vhost string `mapstructure:"vhost" yaml:"vhost"`
-	// ConnectTimeout bounds dial, handshake, connect and play of one
-	// origin; IdleTimeout is how long without media makes the edge try the
-	// next origin (it also catches an origin that accepted the play but has
-	// no stream).
-	ConnectTimeout Duration `mapstructure:"connect_timeout" yaml:"connect_timeout"`
-	IdleTimeout    Duration `mapstructure:"idle_timeout" yaml:"idle_timeout"`
-	// IdleClose is how long after the last viewer left the pull stops.
-	IdleClose Duration `mapstructure:"idle_close" yaml:"idle_close"`
-	// OriginBackoff is how long an origin that failed is skipped by every
-	// stream of the box.
-	OriginBackoff Duration `mapstructure:"origin_backoff" yaml:"origin_backoff"`
+// Cluster is the top-level cluster section: the registry every box writes
+// each heartbeat and the play-URL allocator reads. Absent (nil) = a box
+// alone with an in-memory registry.
+type Cluster struct {
+	// Redis is redis://[:password@]host:port/db; "" = in-memory, this box
+	// only.
+	Redis string `mapstructure:"redis" yaml:"redis"`
+	// Node is this box's id in the cluster ("" = the host name).
+	Node string `mapstructure:"node" yaml:"node"`
+	// Line is the name students see ("" = Node).
+	Line string `mapstructure:"line" yaml:"line"`
+	// PublicURL is the base URL players reach this box at ("" =
+	// http://<first non-loopback IP>:<http port>).
+	PublicURL string `mapstructure:"public_url" yaml:"public_url"`
+	// Serve hands this box out to players (nil = true when a vhost has HLS
+	// or is an edge).
+	Serve *bool `mapstructure:"serve" yaml:"serve,omitempty"`
+	// MaxViewers caps the viewers allocated to this box (0 = no limit).
+	MaxViewers int `mapstructure:"max_viewers" yaml:"max_viewers"`
+	// Heartbeat is how often the box writes its state; entries expire
+	// after three heartbeats.
+	Heartbeat Duration `mapstructure:"heartbeat" yaml:"heartbeat"`
+	// PlaySecret, when set, makes /api/v1/play require ?token= (HMAC of
+	// app/stream/expiry) and signs the URLs it hands out.
+	PlaySecret string `mapstructure:"play_secret" yaml:"play_secret"`
 }
 
-// Cluster modes.
-const (
-	ClusterLocal  = "local"
-	ClusterRemote = "remote"
-)
-
-// Edge reports whether the vhost pulls its streams from origins.
-func (v *Vhost) Edge() bool { return v.Cluster != nil && v.Cluster.Mode == ClusterRemote }
-
+// clusterDefaults are the values a present cluster section starts from.
 func clusterDefaults() map[string]any {
 	return map[string]any{
-		"mode": ClusterLocal, "origin": []any{}, "vhost": "",
-		"connect_timeout": "2s", "idle_timeout": "3s", "idle_close": "10s", "origin_backoff": "10s",
+		"redis": "", "node": "", "line": "", "public_url": "",
+		"max_viewers": 0, "heartbeat": "2s", "play_secret": "",
+	}
+}
+
+// fillClusterDefaults merges the defaults under a present cluster section.
+func fillClusterDefaults(raw map[string]any) {
+	if sec, ok := raw["cluster"].(map[string]any); ok {
+		raw["cluster"] = mergeMaps(clusterDefaults(), sec)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/podiumlive/podium/internal/redact"
 )
 
 // ValidationError is one problem with one key. Key is the key's full path
@@ -82,6 +84,7 @@ func (c *Config) Validate() error {
 	for i, s := range c.Sources {
 		p.source(names, fmt.Sprintf("sources[%d]", i), s)
 	}
+	p.cluster(c.Cluster)
 	return errors.Join(p...)
 }
 
@@ -168,8 +171,11 @@ func (p *problems) vhosts(c *Config, names map[string]int) {
 		if v.Security != nil {
 			p.security(key+".security", v.Security)
 		}
+		if v.DVR != nil {
+			p.dvr(key+".dvr", v.DVR)
+		}
 		if v.Cluster != nil {
-			p.cluster(key+".cluster", v.Cluster)
+			p.vhostCluster(key+".cluster", v.Cluster)
 		}
 	}
 }
@@ -281,11 +287,11 @@ func transcodeLoops(c *Config, names map[string]int) map[int][]string {
 func (p *problems) forward(key string, f *Forward) {
 	for i, d := range f.Destinations {
 		if !isDestination(d) {
-			p.add(fmt.Sprintf("%s.destinations[%d]", key, i), "not host:port or rtmp:// URL (got %q)", d)
+			p.add(fmt.Sprintf("%s.destinations[%d]", key, i), "not host:port or rtmp:// URL (got %q)", redactURL(d))
 		}
 	}
 	if f.Backend != "" && !isHTTPURL(f.Backend) {
-		p.add(key+".backend", "not an http:// or https:// URL (got %q)", f.Backend)
+		p.add(key+".backend", "not an http:// or https:// URL (got %q)", redactURL(f.Backend))
 	}
 	if f.HopLimit < 1 {
 		p.add(key+".hop_limit", "must be at least 1")
@@ -341,7 +347,7 @@ func (p *problems) hooks(key string, h *Hooks) {
 	} {
 		for i, u := range l.urls {
 			if !isHTTPURL(u) {
-				p.add(fmt.Sprintf("%s.%s[%d]", key, l.name, i), "not an http:// or https:// URL (got %q)", u)
+				p.add(fmt.Sprintf("%s.%s[%d]", key, l.name, i), "not an http:// or https:// URL (got %q)", redactURL(u))
 			}
 		}
 	}
@@ -385,17 +391,15 @@ func isStreamName(s string) bool {
 	return isName(s) && s != "." && s != ".." && len(s) <= 128
 }
 
-// redactURL hides a URL's credentials in messages: camera URLs carry them.
+// redactURL hides a URL's credentials in messages: camera, hook and
+// destination URLs carry them. What does not parse is cut before its '@'
+// and scrubbed as text.
 func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
+	if _, err := url.Parse(raw); err != nil {
 		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			return "xxx" + raw[i:]
+			raw = redact.Mask + raw[i:]
 		}
-		return raw
+		return redact.Text(raw)
 	}
-	if u.User != nil {
-		u.User = url.User("xxx")
-	}
-	return u.String()
+	return redact.URL(raw)
 }

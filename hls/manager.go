@@ -30,6 +30,7 @@ import (
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/ingest/streamurl"
+	"github.com/podiumlive/podium/internal/ratelog"
 )
 
 // Variants.
@@ -132,9 +133,7 @@ type Manager struct {
 	requests atomic.Uint64
 	notFound atomic.Uint64
 
-	errMu      sync.Mutex
-	lastErrLog time.Time
-	unlogged   int
+	diskErrors ratelog.Counter
 }
 
 // NewManager prepares HLS for the given per-vhost settings; Start begins.
@@ -396,17 +395,10 @@ func (m *Manager) scanLocked(vhost string) {
 // ErrorInterval with the number of failures since the last one.
 func (m *Manager) diskError(s *hlsStream, err error) {
 	s.updateStats(err, 0)
-	m.errMu.Lock()
-	m.unlogged++
-	now := time.Now()
-	if now.Sub(m.lastErrLog) < m.opts.ErrorInterval {
-		m.errMu.Unlock()
+	n, ok := m.diskErrors.Tick(time.Now(), m.opts.ErrorInterval)
+	if !ok {
 		return
 	}
-	n := m.unlogged
-	m.unlogged = 0
-	m.lastErrLog = now
-	m.errMu.Unlock()
 	m.log.Error("hls write failed; segments are skipped until it works again",
 		"stream", s.key.String(), "err", err, "failures", n, "interval", m.opts.ErrorInterval)
 }

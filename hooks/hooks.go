@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podiumlive/podium/ingest/streamurl"
+	"github.com/podiumlive/podium/internal/redact"
 )
 
 // MaxAnswer bounds a hook's answer; a longer answer is a rejection.
@@ -196,24 +196,4 @@ func Allowed(ans []byte) error {
 
 // Redact hides a URL's userinfo and secret query values (token, key...)
 // so that hook and destination URLs can be logged and shown.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable url)"
-	}
-	if u.User != nil {
-		u.User = url.User("xxx")
-	}
-	q := u.Query()
-	changed := false
-	for k := range q {
-		if streamurl.IsSecret(k) {
-			q[k] = []string{"xxx"}
-			changed = true
-		}
-	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
+func Redact(raw string) string { return redact.URL(raw) }

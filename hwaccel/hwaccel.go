@@ -7,14 +7,13 @@ package hwaccel
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"math"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/podiumlive/podium/internal/avstat"
 	"github.com/podiumlive/podium/transcode/av"
 )
 
@@ -39,12 +38,9 @@ type Backend interface {
 	Probe(ctx context.Context, device string) Status
 }
 
-// Status is the outcome of a probe.
-type Status struct {
-	Backend, Encoder, Device string
-	Usable                   bool
-	Reason                   string // why not, and what to do; "" when usable
-}
+// Status is the outcome of a probe: an avstat.Encoder, which the UI reads
+// without linking libav.
+type Status = avstat.Encoder
 
 // Software is the name of the libx264 backend, always last in a chain.
 const Software = "software"
@@ -96,25 +92,7 @@ func ProbeAll(ctx context.Context, device string) []Status {
 
 // WriteTable writes st as an aligned table: BACKEND ENCODER DEVICE USABLE
 // REASON.
-func WriteTable(w io.Writer, st []Status) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tENCODER\tDEVICE\tUSABLE\tREASON")
-	for _, s := range st {
-		usable, reason := "no", s.Reason
-		if s.Usable {
-			usable = "yes"
-		}
-		if reason == "" {
-			reason = "-"
-		}
-		dev := s.Device
-		if dev == "" {
-			dev = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Backend, s.Encoder, dev, usable, reason)
-	}
-	_ = tw.Flush() // a failed write to a terminal or pipe has no one to tell
-}
+func WriteTable(w io.Writer, st []Status) { avstat.WriteTable(w, st) }
 
 // frameRate turns fps into a rational: whole rates exactly, NTSC rates
 // as n*1000/1001, others to a thousandth.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestPushNoDelay: a push leaves Nagle on (as SRS and nginx-rtmp do)
@@ -29,6 +30,32 @@ func TestPushNoDelay(t *testing.T) {
 			want = 1
 		}
 		require.Equal(t, want, min(got, 1), "TCP_NODELAY with NoDelay=%v", noDelay)
+		p.Close(time.Second)
+	}
+}
+
+// TestPushUserTimeout: a push's socket has TCP_USER_TIMEOUT = WriteTimeout,
+// so a peer that stops acknowledging (a partition without RST) is dropped
+// by the kernel in WriteTimeout even while the send buffer has room (the
+// write deadline alone would wait for it to fill: at a low bitrate,
+// minutes). TestNetFaultNamespaces is the end-to-end check.
+func TestPushUserTimeout(t *testing.T) {
+	srv := startServer(t, DefaultLimits(), false)
+	for i, wt := range []time.Duration{0, 3 * time.Second} {
+		p, err := DialPush(context.Background(), fmt.Sprintf("rtmp://%s/live/u%d", srv.addr(), i), PushOptions{WriteTimeout: wt})
+		require.NoError(t, err)
+		rc, err := p.conn.SyscallConn()
+		require.NoError(t, err)
+		got, gerr := -1, error(nil)
+		require.NoError(t, rc.Control(func(fd uintptr) {
+			got, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+		}))
+		require.NoError(t, gerr)
+		want := 5000 // the default WriteTimeout
+		if wt > 0 {
+			want = int(wt / time.Millisecond)
+		}
+		require.Equal(t, want, got)
 		p.Close(time.Second)
 	}
 }

@@ -4,45 +4,24 @@ import (
 	"sync"
 	"time"
 
-	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
-// State of a transcode job.
-type State string
+// State of a transcode job (avstat's, so that readers need no cgo).
+type State = avstat.State
 
+// The states of a transcode job.
 const (
-	StateStarting   State = "starting"
-	StateRunning    State = "running"
-	StateRestarting State = "restarting"
-	StateFailed     State = "failed"
-	StateStopped    State = "stopped"
+	StateStarting   = avstat.StateStarting
+	StateRunning    = avstat.StateRunning
+	StateRestarting = avstat.StateRestarting
+	StateFailed     = avstat.StateFailed
+	StateStopped    = avstat.StateStopped
 )
 
-// Stats is a snapshot of one job, for the API and the dashboard.
-type Stats struct {
-	Input  stream.Key `json:"-"`
-	Output stream.Key `json:"-"`
-	State  State
-
-	InputVideo, InputAudio   string // "h264 1280x720", "speex 16000 Hz mono"
-	OutputVideo, OutputAudio string // "h264 640x360 (copy)", "aac 44100 Hz mono 64k"
-	// Encoder is the video encoder in use ("copy", "libx264", "h264_nvenc").
-	Encoder string
-	// Hardware is true when Encoder runs on a GPU or Quick Sync.
-	Hardware bool
-	// Fallbacks lists hardware encoders that failed to open, with why.
-	Fallbacks []string
-
-	// Speed is media seconds produced per wall-clock second (1.0 = real time).
-	Speed         float64
-	FramesDecoded uint64
-	FramesEncoded uint64
-	// Errors counts skipped corrupt packets; Restarts the pipeline restarts.
-	Errors    uint64
-	Restarts  int
-	LastError string
-	Since     time.Time
-}
+// Stats is a snapshot of one job, for the API and the dashboard: an
+// avstat.Transcode, which the UI reads without linking libav.
+type Stats = avstat.Transcode
 
 // jobStats is the live, lock-guarded version of Stats.
 type jobStats struct {

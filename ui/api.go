@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/podiumlive/podium/hwaccel"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
 // The API's error codes (SRS puts a non-zero "code" in the body).
@@ -276,7 +275,7 @@ func (u *UI) hwViews() ([]HWView, string) {
 		out = append(out, HWView{Backend: s.Backend, Encoder: s.Encoder, Device: s.Device, Usable: s.Usable, Reason: s.Reason})
 	}
 	var table bytes.Buffer
-	hwaccel.WriteTable(&table, st)
+	avstat.WriteTable(&table, st)
 	return out, table.String()
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
 var (
@@ -44,8 +44,8 @@ func classroom(t *testing.T, f *fixture) (in, out *livePub) {
 	require.NoError(t, err)
 	_, err = f.hub.Subscribe(context.Background(), outKey, stream.ClientInfo{Protocol: "forward", Remote: "rtmp://192.168.1.6:1935/live/cam1"}, 0)
 	require.NoError(t, err)
-	f.setTranscodes(transcode.Stats{
-		Input: inKey, Output: outKey, State: transcode.StateRunning,
+	f.setTranscodes(avstat.Transcode{
+		Input: inKey, Output: outKey, State: avstat.StateRunning,
 		InputVideo: "h264 320x240", InputAudio: "speex 16000 Hz mono",
 		OutputVideo: "h264 320x240 (copy)", OutputAudio: "aac 44100 Hz mono 64k",
 		Encoder: "copy", Speed: 1.02, FramesDecoded: 500, FramesEncoded: 480, Errors: 2,
@@ -355,6 +355,12 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 1.0, samples[`podium_hw_encoder_usable{backend="software",encoder="libx264"}`])
 	require.Positive(t, samples[`podium_host_memory_total_bytes`])
 	require.Positive(t, samples[`podium_process_resident_memory_bytes`])
+	// The client's standard collectors, under their standard names.
+	require.Positive(t, samples[`go_goroutines`])
+	require.Positive(t, samples[`process_open_fds`])
+	require.Positive(t, samples[`process_resident_memory_bytes`])
+	require.Contains(t, string(b), "# TYPE go_goroutines gauge\n")
+	require.Contains(t, string(b), "# TYPE process_open_fds gauge\n")
 	require.NotContains(t, string(b), "fwd-leak")
 	require.NotContains(t, string(b), "s3cr3t")
 }
@@ -373,7 +379,7 @@ func parseExposition(t *testing.T, text string) map[string]float64 {
 		case strings.HasPrefix(line, "# TYPE "):
 			f := strings.Fields(line)
 			require.Len(t, f, 4, "line %d: %s", i, line)
-			require.Contains(t, []string{"counter", "gauge"}, f[3])
+			require.Contains(t, []string{"counter", "gauge", "summary", "histogram", "untyped"}, f[3])
 			_, dup := typed[f[2]]
 			require.False(t, dup, "family %s typed twice", f[2])
 			typed[f[2]] = f[3]
@@ -387,7 +393,14 @@ func parseExposition(t *testing.T, text string) map[string]float64 {
 			name = series[:j]
 			require.True(t, strings.HasSuffix(series, "}"), "line %d: %q", i, line)
 		}
-		require.Regexp(t, `^podium_[a-z0-9_]+$`, name)
+		require.Regexp(t, `^(podium|go|process)_[a-z0-9_]+$`, name)
+		if _, ok := typed[name]; !ok { // a summary's or histogram's _sum, _count, _bucket
+			for _, suf := range []string{"_sum", "_count", "_bucket"} {
+				if base := strings.TrimSuffix(name, suf); base != name && (typed[base] == "summary" || typed[base] == "histogram") {
+					name = base
+				}
+			}
+		}
 		require.Contains(t, typed, name, "sample before its TYPE: %q", line)
 		if typed[name] == "counter" {
 			require.True(t, strings.HasSuffix(name, "_total"), "counter %s must end in _total", name)
@@ -399,4 +412,18 @@ func parseExposition(t *testing.T, text string) map[string]float64 {
 		out[series] = v
 	}
 	return out
+}
+
+func TestDebugProfiles(t *testing.T) {
+	f := newFixture(t)
+	res, _ := f.request(http.MethodGet, "/debug/pprof/heap", false, nil)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "profiles need the admin login")
+	res, b := f.request(http.MethodGet, "/debug/pprof/heap?gc=1", true, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.True(t, len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b, "a gzipped pprof profile")
+	res, b = f.request(http.MethodGet, "/debug/pprof/goroutine?debug=1", true, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, string(b), "goroutine profile: total")
+	res, _ = f.request(http.MethodGet, "/debug/pprof/cmdline", true, nil)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
 }

@@ -15,10 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/podiumlive/podium/forward"
-	"github.com/podiumlive/podium/hwaccel"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
 const testPassword = "correct-horse-battery"
@@ -38,7 +37,7 @@ type fixture struct {
 	srv *httptest.Server
 
 	mu    sync.Mutex
-	trans []transcode.Stats
+	trans []avstat.Transcode
 	fwds  []forward.Stats
 	hls   []HLSStats
 }
@@ -49,18 +48,18 @@ func newFixture(t *testing.T, edit ...func(*Deps, *Options)) *fixture {
 	t.Cleanup(f.hub.Close)
 	deps := Deps{
 		Hub: f.hub,
-		Transcodes: func() []transcode.Stats {
+		Transcodes: func() []avstat.Transcode {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			return append([]transcode.Stats(nil), f.trans...)
+			return append([]avstat.Transcode(nil), f.trans...)
 		},
 		Forwards: func() []forward.Stats {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			return append([]forward.Stats(nil), f.fwds...)
 		},
-		HW: func() []hwaccel.Status {
-			return []hwaccel.Status{
+		HW: func() []avstat.Encoder {
+			return []avstat.Encoder{
 				{Backend: "nvenc", Encoder: "h264_nvenc", Device: "cuda", Reason: "libcuda.so.1 not found"},
 				{Backend: "software", Encoder: "libx264", Device: "cpu", Usable: true},
 			}
@@ -92,7 +91,7 @@ func newFixture(t *testing.T, edit ...func(*Deps, *Options)) *fixture {
 	return f
 }
 
-func (f *fixture) setTranscodes(ts ...transcode.Stats) {
+func (f *fixture) setTranscodes(ts ...avstat.Transcode) {
 	f.mu.Lock()
 	f.trans = ts
 	f.mu.Unlock()

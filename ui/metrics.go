@@ -279,6 +279,8 @@ func (u *UI) metrics(c *gin.Context) {
 	p.family("podium_goroutines", "gauge", "Podium's goroutines.")
 	p.sample("podium_goroutines", float64(sum.Self.Goroutines))
 
+	u.recordingMetrics(&p)
+
 	// Auth.
 	p.family("podium_login_failures_total", "counter", "Failed dashboard/API logins.")
 	p.sample("podium_login_failures_total", float64(u.auth.failed.Load()))
@@ -286,6 +288,11 @@ func (u *UI) metrics(c *gin.Context) {
 	p.sample("podium_login_rate_limited_total", float64(u.auth.limited.Load()))
 	p.family("podium_dashboard_watchers", "gauge", "Open dashboards (live-update connections).")
 	p.sample("podium_dashboard_watchers", float64(u.events.watchers()))
+
+	// The Go runtime and the process, by the client's standard collectors.
+	if err := u.runtime.write(&p.b); err != nil {
+		u.log.Warn("metrics", "err", err)
+	}
 
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "text/plain; version=0.0.4; charset=utf-8", p.b.Bytes())

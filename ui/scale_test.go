@@ -12,7 +12,7 @@ import (
 
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
 	"github.com/podiumlive/podium/ui/uitest"
 )
 
@@ -25,7 +25,7 @@ func scaleFixture(tb testing.TB, n int) (*UI, *stream.Hub) {
 	hub, trans, fwds := uitest.LiveHub(tb, n)
 	u, err := New(Deps{
 		Hub:        hub,
-		Transcodes: func() []transcode.Stats { return slices.Clone(trans) },
+		Transcodes: func() []avstat.Transcode { return slices.Clone(trans) },
 		Forwards:   func() []forward.Stats { return slices.Clone(fwds) },
 		HLSURL:     func(k stream.Key) string { return "/" + k.App + "/" + k.Name + ".m3u8" },
 	}, Options{AdminPassword: testPassword, DataDir: tb.TempDir(), Notice: io.Discard}, nil)

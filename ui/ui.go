@@ -22,19 +22,18 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/podiumlive/podium/forward"
-	"github.com/podiumlive/podium/hwaccel"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
 // Deps is what the UI reads. Hub is required; the rest may be nil.
 type Deps struct {
 	Hub        *stream.Hub
-	Transcodes func() []transcode.Stats
+	Transcodes func() []avstat.Transcode
 	Forwards   func() []forward.Stats
 	// HW is what `podium hw` prints: probe once at start and return the
 	// cached result.
-	HW func() []hwaccel.Status
+	HW func() []avstat.Encoder
 	// HLS lists the streams the HLS muxer is cutting.
 	HLS func() []HLSStats
 	// HLSURL returns the playlist path of a stream whose vhost has HLS
@@ -43,6 +42,10 @@ type Deps struct {
 	HLSURL func(stream.Key) string
 	// Sources lists the RTSP cameras pulled into the hub.
 	Sources func() []SourceStats
+	// Recordings is the DVR (nil: no vhost records).
+	Recordings RecordingStore
+	// Cluster is the registry and allocator (nil: no allocator routes).
+	Cluster Cluster
 	// Upstreams lists the streams an edge pulls, by key; EdgeCounters
 	// its pull totals.
 	Upstreams    func() map[stream.Key]UpstreamStats
@@ -94,6 +97,10 @@ type Options struct {
 	LoginRefill time.Duration
 	// Tick is the sampling and live-update interval (default 1s).
 	Tick time.Duration
+	// PlayBurst allocations per client address at once, then one per
+	// PlayRefill (defaults 200 and 20ms: 50 a second).
+	PlayBurst  int
+	PlayRefill time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +115,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Tick <= 0 || o.Tick > time.Second {
 		o.Tick = time.Second
+	}
+	if o.PlayBurst <= 0 {
+		o.PlayBurst = defaultPlayBurst
+	}
+	if o.PlayRefill <= 0 {
+		o.PlayRefill = defaultPlayRefill
 	}
 	if o.Notice == nil {
 		o.Notice = os.Stderr
@@ -132,6 +145,10 @@ type UI struct {
 	host    *hostSampler
 	traffic *traffic
 	events  *broadcaster
+	runtime *runtimeMetrics
+
+	playLimit *limiter
+	srsLog    *onceSet
 
 	runOnce sync.Once
 }
@@ -160,6 +177,10 @@ func New(deps Deps, opts Options, log *slog.Logger) (*UI, error) {
 		pid:     strconv.Itoa(os.Getpid()),
 		host:    newHostSampler("/proc"),
 		traffic: newTraffic(),
+
+		playLimit: newLimiter(opts.PlayBurst, opts.PlayRefill, 65536),
+		srsLog:    newOnceSet(),
+		runtime:   newRuntimeMetrics(),
 	}
 	u.host.sample(u.started) // figures before Run's first tick
 	u.events = newBroadcaster(u.snapshotJSON)
@@ -198,6 +219,7 @@ func (u *UI) run(ctx context.Context) {
 		case now := <-t.C:
 			u.sample(now)
 			u.auth.sweep(now)
+			u.playLimit.sweep(now)
 			u.events.publish()
 		case <-u.events.poked():
 			if !pending {

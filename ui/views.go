@@ -2,15 +2,14 @@ package ui
 
 import (
 	"net"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
+	"github.com/podiumlive/podium/internal/redact"
 )
 
 // The JSON the API serves and the dashboard renders. Field names follow
@@ -55,6 +54,9 @@ type StreamView struct {
 	Fwd     []FwdView    `json:"forwards"`
 	HLS     *HLSView     `json:"hls"`
 	Readers []ReaderView `json:"readers"`
+
+	// Recording is true while the DVR writes the stream to a file.
+	Recording bool `json:"recording"`
 	// Upstream is the origin link of a stream an edge pulls.
 	Upstream *UpstreamView `json:"upstream,omitempty"`
 }
@@ -197,16 +199,18 @@ type world struct {
 	streams []*stream.Stream
 	stats   []stream.Stats
 	byKey   map[stream.Key]int // index in stats
-	trans   map[stream.Key]*transcode.Stats
+	trans   map[stream.Key]*avstat.Transcode
 	fwds    map[string][]forward.Stats
 	hls     map[stream.Key]*HLSStats
 	traffic *traffic
 	hlsURL  func(stream.Key) string
-	ups     map[stream.Key]UpstreamStats
+
+	rec RecordingStore
+	ups map[stream.Key]UpstreamStats
 }
 
 func (u *UI) read() *world {
-	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL, ups: u.readUpstreams()}
+	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL, rec: u.deps.Recordings, ups: u.readUpstreams()}
 	w.streams = u.deps.Hub.Streams()
 	w.stats = make([]stream.Stats, len(w.streams))
 	w.byKey = make(map[stream.Key]int, len(w.streams))
@@ -216,7 +220,7 @@ func (u *UI) read() *world {
 	}
 	if u.deps.Transcodes != nil {
 		ts := u.deps.Transcodes()
-		w.trans = make(map[stream.Key]*transcode.Stats, len(ts))
+		w.trans = make(map[stream.Key]*avstat.Transcode, len(ts))
 		for i := range ts {
 			w.trans[ts[i].Input] = &ts[i]
 		}
@@ -313,6 +317,9 @@ func (w *world) view(i int) StreamView {
 	for _, f := range w.fwds[path] {
 		v.Fwd = append(v.Fwd, fwdView(f, w.now))
 	}
+	if w.rec != nil {
+		v.Recording = w.rec.IsRecording(k)
+	}
 	if h := w.hls[k]; h != nil {
 		v.HLS = &HLSView{URL: h.URL, Segments: h.Segments, Bytes: h.Bytes, Dropped: h.Dropped, LastError: scrub(h.LastError)}
 		if v.HLS.URL == "" && w.hlsURL != nil {
@@ -373,7 +380,7 @@ func audioView(t *media.Track) *AudioView {
 	return &AudioView{Codec: t.Codec.String(), SampleRate: t.SampleRate, Channels: t.Channels}
 }
 
-func transView(t *transcode.Stats) *TransView {
+func transView(t *avstat.Transcode) *TransView {
 	return &TransView{
 		State: string(t.State), Output: t.Output.String(),
 		InputVideo: t.InputVideo, InputAudio: t.InputAudio,
@@ -410,25 +417,7 @@ func hostOf(remote string) string {
 }
 
 // Secrets never leave through the UI, whatever a producer forgot to
-// redact: URL userinfo and the values of secret-looking query parameters
-// are replaced by "xxx" in every free-text field.
-var (
-	secretParam = regexp.MustCompile(`(?i)\b(key|token|secret|password|pass|auth|sign|signature)=[^&\s"'#]*`)
-	userinfo    = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s"']*@`)
-)
+// redact: every free-text field goes through redact.Text.
+func scrub(s string) string { return redact.Text(s) }
 
-func scrub(s string) string {
-	if s == "" || !strings.ContainsAny(s, "=@") {
-		return s
-	}
-	s = secretParam.ReplaceAllString(s, "${1}=xxx")
-	return userinfo.ReplaceAllString(s, "${1}xxx@")
-}
-
-func scrubAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = scrub(s)
-	}
-	return out
-}
+func scrubAll(ss []string) []string { return redact.Texts(ss) }

@@ -37,7 +37,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(serveCmd(), checkCmd(), versionCmd(), hwCmd())
+	root.AddCommand(serveCmd(), checkCmd(), versionCmd(), hwCmd(), clusterCmd())
 
 	err := root.Execute()
 	if err == nil {
@@ -61,17 +61,24 @@ func loadConfig(path string) (*configs.Config, error) {
 }
 
 func checkCmd() *cobra.Command {
-	var path string
+	var (
+		path        string
+		showSecrets bool
+	)
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Validate a config file and print the effective config (exit 2 on error)",
+		Short: "Validate a config file and print the effective config, secrets redacted (exit 2 on error)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(path)
 			if err != nil {
 				return err
 			}
-			out, err := cfg.YAML()
+			print := cfg.RedactedYAML
+			if showSecrets {
+				print = cfg.YAML
+			}
+			out, err := print()
 			if err != nil {
 				return &exitError{code: exitFail, err: fmt.Errorf("print config: %w", err)}
 			}
@@ -80,6 +87,7 @@ func checkCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (default: the embedded default)")
+	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "print passwords, keys and URL credentials as configured instead of redacted")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/podiumlive/podium/configs"
+	"github.com/podiumlive/podium/dvr"
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/hls"
 	"github.com/podiumlive/podium/hwaccel"
@@ -27,15 +28,18 @@ type uiParts struct {
 	sources *ingestrtsp.Sources
 	edge    *edge.Edge
 	hw      []hwaccel.Status
+	dvr     *dvr.Manager
+	cluster ui.Cluster
 }
 
 // newUI builds the dashboard, API and /metrics over p. notice receives
 // the generated admin password, once.
 func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (*ui.UI, error) {
 	deps := ui.Deps{
-		Hub:    p.hub,
-		HW:     func() []hwaccel.Status { return slices.Clone(p.hw) },
-		HLSURL: hlsURL(cfg),
+		Hub:     p.hub,
+		HW:      func() []hwaccel.Status { return slices.Clone(p.hw) },
+		HLSURL:  hlsURL(cfg),
+		Cluster: p.cluster,
 	}
 	if p.engine != nil {
 		deps.Transcodes = p.engine.Stats
@@ -72,6 +76,9 @@ func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (
 			}
 			return out
 		}
+	}
+	if p.dvr != nil && p.dvr.Enabled() {
+		deps.Recordings = dvrStore{p.dvr}
 	}
 	if p.edge != nil && p.edge.Enabled() {
 		deps.Upstreams = func() map[stream.Key]ui.UpstreamStats {

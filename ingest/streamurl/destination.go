@@ -1,9 +1,12 @@
 package streamurl
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/podiumlive/podium/internal/redact"
 )
 
 // Destination turns an SRS-style remote server entry into the rtmp:// URL
@@ -24,10 +27,15 @@ func Destination(dest, app, stream, vhost, param string) (*url.URL, error) {
 		"[param]", param).Replace(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("destination %q: %w", dest, err)
+		// url.Error quotes the URL with its secrets: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("destination %q: %w", redact.Text(dest), err)
 	}
 	if u.Scheme != "rtmp" || u.Hostname() == "" {
-		return nil, fmt.Errorf("destination %q: not host:port or rtmp:// URL", dest)
+		return nil, fmt.Errorf("destination %q: not host:port or rtmp:// URL", redact.Text(dest))
 	}
 	path := strings.Trim(u.Path, "/")
 	switch strings.Count(path, "/") {

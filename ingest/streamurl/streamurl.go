@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/podiumlive/podium/internal/redact"
 )
 
 // DefaultVhost is the vhost of a request that names none.
@@ -129,19 +131,9 @@ func (r Request) ResolveVhost(configured func(name string) bool) (string, error)
 	return DefaultVhost, nil
 }
 
-// secretParams are never shown in stats, logs or hooks' descriptions.
-var secretParams = []string{"key", "token", "secret", "password", "pass", "auth", "sign", "signature"}
-
-// IsSecret reports whether a query parameter carries a secret.
-func IsSecret(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range secretParams {
-		if n == s {
-			return true
-		}
-	}
-	return false
-}
+// IsSecret reports whether a query parameter carries a secret: its value
+// is never shown in stats, logs or hooks' descriptions.
+func IsSecret(name string) bool { return redact.Param(name) }
 
 // Redacted returns the query with secret values replaced by "xxx".
 func (r Request) Redacted() string {

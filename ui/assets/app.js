@@ -86,7 +86,7 @@
 
   function updateRow(r, s) {
     r.stream = s;
-    set(r, 0, s.path);
+    set(r, 0, s.path + (s.recording ? ' ● rec' : ''), s.recording ? 'name recording' : 'name');
     let pub = s.source ? 'transcode of ' + s.source : (s.publish.protocol + ' ' + (s.publish.ip || s.publish.remote));
     // A stream an edge pulls: its origin and the state of the link.
     if (s.upstream) pub = 'pulled from ' + s.upstream.origin + ' (' + s.upstream.state +

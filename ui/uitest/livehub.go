@@ -13,7 +13,7 @@ import (
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/ingest/media"
 	"github.com/podiumlive/podium/ingest/stream"
-	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/internal/avstat"
 )
 
 // LiveHub publishes n encoder streams (live/classNNN) each transcoded into
@@ -21,7 +21,7 @@ import (
 // forwards, and feeds every stream 25 fps of video and audio until the
 // test ends. It returns the hub and the transcode and forward stats a
 // dashboard would show for it.
-func LiveHub(tb testing.TB, n int) (*stream.Hub, []transcode.Stats, []forward.Stats) {
+func LiveHub(tb testing.TB, n int) (*stream.Hub, []avstat.Transcode, []forward.Stats) {
 	tb.Helper()
 	hub := stream.NewHub(stream.DefaultOptions(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -46,7 +46,7 @@ func LiveHub(tb testing.TB, n int) (*stream.Hub, []transcode.Stats, []forward.St
 		}
 	}
 	var pubs []*stream.Publisher
-	var trans []transcode.Stats
+	var trans []avstat.Transcode
 	var fwds []forward.Stats
 	for i := range n {
 		in := stream.Key{Vhost: "__defaultVhost__", App: "live", Name: fmt.Sprintf("class%03d", i)}
@@ -62,8 +62,8 @@ func LiveHub(tb testing.TB, n int) (*stream.Hub, []transcode.Stats, []forward.St
 		r, err = hub.Subscribe(ctx, out, stream.ClientInfo{Protocol: "rtmp", Remote: "10.9.0.1:40000"}, 0)
 		must(err)
 		drain(r)
-		trans = append(trans, transcode.Stats{
-			Input: in, Output: out, State: transcode.StateRunning, InputVideo: "h264 1280x720", InputAudio: "speex 16000 Hz mono",
+		trans = append(trans, avstat.Transcode{
+			Input: in, Output: out, State: avstat.StateRunning, InputVideo: "h264 1280x720", InputAudio: "speex 16000 Hz mono",
 			OutputVideo: "h264 1280x720 (copy)", OutputAudio: "aac 44100 Hz mono 64k", Encoder: "copy", Speed: 1, Since: time.Now(),
 		})
 		for _, d := range []string{"192.168.1.6:1935", "192.168.1.7:1935"} {
