@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 )
 
 // TestPushNoDelay: a push leaves Nagle on (as SRS and nginx-rtmp do)
@@ -24,26 +23,6 @@ func TestPushNoDelay(t *testing.T) {
 			want = 1
 		}
 		require.Equal(t, want, min(got, 1), "TCP_NODELAY with NoDelay=%v", noDelay)
-		p.Close(time.Second)
-	}
-}
-
-// TestPushUserTimeout: a push's socket has TCP_USER_TIMEOUT = WriteTimeout,
-// so a peer that stops acknowledging (a partition without RST) is dropped
-// by the kernel in WriteTimeout even while the send buffer has room (the
-// write deadline alone would wait for it to fill: at a low bitrate,
-// minutes). TestNetFaultNamespaces is the end-to-end check.
-func TestPushUserTimeout(t *testing.T) {
-	srv := startServer(t, DefaultLimits(), false)
-	for i, wt := range []time.Duration{0, 3 * time.Second} {
-		p, err := DialPush(context.Background(), fmt.Sprintf("rtmp://%s/live/u%d", srv.addr(), i), PushOptions{WriteTimeout: wt})
-		require.NoError(t, err)
-		got := tcpOpt(t, p, unix.TCP_USER_TIMEOUT)
-		want := 5000 // the default WriteTimeout
-		if wt > 0 {
-			want = int(wt / time.Millisecond)
-		}
-		require.Equal(t, want, got)
 		p.Close(time.Second)
 	}
 }
