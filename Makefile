@@ -40,6 +40,7 @@ bench: build ## benchmarks against the peers (nginx-rtmp, ffmpeg); see bench/REA
 	$(GO) run ./bench/transcode -podium bin/podium
 	$(GO) run ./bench/forward -podium bin/podium
 	$(GO) run ./bench/hls -podium bin/podium
+	$(GO) run ./bench/allocator
 
 lint: ## go vet + architecture fences (go-astiav only in transcode/ and hwaccel/, gin only in ui/, go-redis only in cluster/, ui/ cgo-free)
 	$(GO) vet ./...

@@ -30,6 +30,8 @@ type Config struct {
 	Auth    Auth     `mapstructure:"auth" yaml:"auth"`
 	Sources []Source `mapstructure:"sources" yaml:"sources"`
 	Vhosts  []Vhost  `mapstructure:"vhosts" yaml:"vhosts"`
+	// Cluster is the registry and play-URL allocator (nil: a box alone).
+	Cluster *Cluster `mapstructure:"cluster" yaml:"cluster,omitempty"`
 }
 
 // Listen holds the listen addresses (host:port; RTSP "" = off).
@@ -85,6 +87,10 @@ type Vhost struct {
 	HLS       *HLS       `mapstructure:"hls" yaml:"hls,omitempty"`
 	Hooks     *Hooks     `mapstructure:"hooks" yaml:"hooks,omitempty"`
 	Security  *Security  `mapstructure:"security" yaml:"security,omitempty"`
+	DVR       *DVR       `mapstructure:"dvr" yaml:"dvr,omitempty"`
+	// Cluster makes the vhost an edge (mode remote); nil or mode local: an
+	// origin. See VhostCluster.
+	Cluster *VhostCluster `mapstructure:"cluster" yaml:"cluster,omitempty"`
 	// TCPNoDelay is SRS's vhost tcp_nodelay: on sends each message to
 	// players and slaves at once (TCP_NODELAY); off (the default, as in SRS
 	// and nginx-rtmp) lets the kernel coalesce small writes (Nagle), which

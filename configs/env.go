@@ -152,7 +152,7 @@ func isLeaf(t reflect.Type) bool {
 // envValue converts an environment string to what the YAML would hold.
 func envValue(s string, t reflect.Type) (any, error) {
 	switch {
-	case t == reflect.TypeFor[Bitrate]() || t == reflect.TypeFor[Duration]():
+	case t == reflect.TypeFor[Bitrate]() || t == reflect.TypeFor[Duration]() || t == reflect.TypeFor[ByteSize]():
 		return s, nil
 	case t.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(strings.TrimSpace(s))

@@ -149,15 +149,25 @@ func sectionDefaults(dataDir string) map[string]map[string]any {
 			"on_publish": []any{}, "on_unpublish": []any{}, "on_play": []any{},
 			"on_stop": []any{}, "on_hls": []any{}, "on_dvr": []any{},
 		},
+		"dvr": {
+			"enabled": true, "path": defaultDVRPath(dataDir), "plan": DVRPlanSession,
+			"duration": "30m", "keep": "0", "min_free": "0",
+		},
 		"security": {
 			"publish_allow": []any{}, "publish_deny": []any{}, "play_allow": []any{},
 			"play_deny": []any{}, "publish_key": "",
 		},
+		"cluster": vhostClusterDefaults(),
 	}
 }
 
 func sourceDefaults() map[string]any {
 	return map[string]any{"url": "", "publish": "", "vhost": DefaultVhost, "transport": "auto", "on_demand": false}
+}
+
+// defaultDVRPath is <data_dir>/dvr/[app]/[stream]/[2006]-[01]-[02]_[15][04][05].mp4.
+func defaultDVRPath(dataDir string) string {
+	return filepath.Join(defaultHLSPath(dataDir), "..", "dvr", "[app]", "[stream]", "[2006]-[01]-[02]_[15][04][05].mp4")
 }
 
 // defaultHLSPath is <data_dir>/hls, keeping a relative dir visibly relative.
@@ -196,6 +206,7 @@ func fillSectionDefaults(raw map[string]any) {
 			}
 		}
 	}
+	fillClusterDefaults(raw)
 }
 
 // decode turns the merged settings map into a Config, reporting unknown
@@ -264,6 +275,8 @@ func kindName(t reflect.Type) string {
 	switch t {
 	case reflect.TypeFor[Bitrate]():
 		return `a bitrate like "64k"`
+	case reflect.TypeFor[ByteSize]():
+		return `a size like "2GiB"`
 	case reflect.TypeFor[Duration]():
 		return `a duration like "2s"`
 	}
@@ -315,6 +328,13 @@ func decodeHook(from, to reflect.Value) (any, error) {
 			return ParseBitrate(fmt.Sprint(v))
 		case float64:
 			return ParseBitrate(fmt.Sprint(v))
+		}
+	case reflect.TypeFor[ByteSize]():
+		switch v := data.(type) {
+		case string:
+			return ParseByteSize(v)
+		case int, int64, uint64, float64:
+			return ParseByteSize(fmt.Sprint(v))
 		}
 	case reflect.TypeFor[Duration]():
 		switch v := data.(type) {

@@ -83,9 +83,13 @@ type Duration time.Duration
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// String prints whole seconds as "120s", anything else as time.Duration does.
+// String prints whole days as "30d", whole seconds as "120s", anything
+// else as time.Duration does.
 func (d Duration) String() string {
 	td := time.Duration(d)
+	if day := 24 * time.Hour; td >= day && td%day == 0 {
+		return strconv.FormatInt(int64(td/day), 10) + "d"
+	}
 	if td%time.Second == 0 {
 		return strconv.FormatInt(int64(td/time.Second), 10) + "s"
 	}
@@ -108,15 +112,28 @@ func (d *Duration) UnmarshalText(text []byte) error {
 // ErrDuration is returned (wrapped) by ParseDuration for text that is not a duration.
 var ErrDuration = errors.New(`not a duration like "2s", "500ms" or "1m"`)
 
-// ParseDuration parses "2s", "500ms", "1m30s"; a bare "0" is zero.
+// ParseDuration parses "2s", "500ms", "1m30s"; a bare "0" is zero. A
+// leading whole number of days is allowed too ("30d", "1d12h"): dvr.keep
+// is written in days.
 func ParseDuration(s string) (Duration, error) {
 	t := strings.TrimSpace(s)
 	if t == "0" {
 		return 0, nil
 	}
+	var days time.Duration
+	if i := strings.IndexByte(t, 'd'); i > 0 {
+		n, err := strconv.ParseUint(t[:i], 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("%w (got %q)", ErrDuration, s)
+		}
+		days, t = time.Duration(n)*24*time.Hour, t[i+1:]
+		if t == "" {
+			return Duration(days), nil
+		}
+	}
 	v, err := time.ParseDuration(t)
-	if err != nil {
+	if err != nil || (days > 0 && v < 0) {
 		return 0, fmt.Errorf("%w (got %q)", ErrDuration, s)
 	}
-	return Duration(v), nil
+	return Duration(days + v), nil
 }

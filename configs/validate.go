@@ -84,6 +84,7 @@ func (c *Config) Validate() error {
 	for i, s := range c.Sources {
 		p.source(names, fmt.Sprintf("sources[%d]", i), s)
 	}
+	p.cluster(c.Cluster)
 	return errors.Join(p...)
 }
 
@@ -169,6 +170,12 @@ func (p *problems) vhosts(c *Config, names map[string]int) {
 		}
 		if v.Security != nil {
 			p.security(key+".security", v.Security)
+		}
+		if v.DVR != nil {
+			p.dvr(key+".dvr", v.DVR)
+		}
+		if v.Cluster != nil {
+			p.vhostCluster(key+".cluster", v.Cluster)
 		}
 	}
 }

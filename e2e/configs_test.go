@@ -79,6 +79,8 @@ func TestConfigFiles(t *testing.T) {
 		r := eff["recorder.yaml"]
 		require.Nil(t, r.Vhost(configs.DefaultVhost).Forward)
 		require.True(t, slices.Equal([]string{"none"}, r.HWAccel.Prefer))
+		require.NotNil(t, r.Vhost(configs.DefaultVhost).DVR, "the recorder records")
+		require.True(t, r.Vhost(configs.DefaultVhost).DVR.Enabled)
 	})
 
 	t.Run("broken copies exit 2 naming the key", func(t *testing.T) {

@@ -192,10 +192,15 @@ func fixture(t testing.TB, name string, args ...string) string {
 	dir := filepath.Join(os.TempDir(), "podium-e2e-fixtures")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	path := filepath.Join(dir, name+".flv")
+	// Written aside, then renamed over: another test binary may be
+	// publishing the file this one replaces (an ffmpeg reading a file
+	// rewritten in place ends early).
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
 	full := append([]string{"-v", "error", "-y"}, args...)
-	full = append(full, "-f", "flv", path)
+	full = append(full, "-f", "flv", tmp)
 	out, err := exec.Command("ffmpeg", full...).CombinedOutput()
 	require.NoError(t, err, "make fixture %s: %s", name, out)
+	require.NoError(t, os.Rename(tmp, path))
 	fixtures.Store(name, path)
 	return path
 }

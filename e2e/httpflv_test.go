@@ -85,6 +85,16 @@ func probePackets(t *testing.T, input string, extra ...string) []flvPacket {
 	return res.Packets
 }
 
+// requireDTSOrder: DTS never goes back, across tracks (the transcoded twin
+// interleaves its output).
+func requireDTSOrder(t *testing.T, pk []flvPacket) {
+	t.Helper()
+	require.Greater(t, len(pk), 50)
+	for i := 1; i < len(pk); i++ {
+		require.GreaterOrEqual(t, pk[i].dts(), pk[i-1].dts(), "packet %d: %+v after %+v", i, pk[i], pk[i-1])
+	}
+}
+
 // span is the DTS span of one kind's packets, in seconds.
 func span(pk []flvPacket, kind string) float64 {
 	first, last, seen := 0.0, 0.0, false
@@ -139,19 +149,23 @@ func slowFLVReader(t *testing.T, port int, path string) {
 	}()
 }
 
-func TestHTTPFLV(t *testing.T) {
-	h := newHookRecorder(t)
-	u := func(path string) string { return fmt.Sprintf("%q", h.URL+path) }
-	p := startPodium(t, fmt.Sprintf(`rtmp: {play_wait: 2s, queue_packets: 256}
-auth: {admin_password: flvtest}
-vhosts:
+// twinVhosts is the default config's pair: __defaultVhost__ transcoded
+// (audio to AAC, video copied) into the vhost transcode.
+const twinVhosts = `vhosts:
   - name: __defaultVhost__
     transcode:
       to: transcode
       audio: {codec: aac, bitrate: 64k, sample_rate: 44100}
       video: {codec: copy}
   - name: transcode
-  - name: denied
+`
+
+func TestHTTPFLV(t *testing.T) {
+	h := newHookRecorder(t)
+	u := func(path string) string { return fmt.Sprintf("%q", h.URL+path) }
+	p := startPodium(t, fmt.Sprintf(`rtmp: {play_wait: 2s, queue_packets: 256}
+auth: {admin_password: flvtest}
+`+twinVhosts+`  - name: denied
     security: {play_deny: ["127.0.0.0/8", "::1"]}
   - name: hooked
     hooks: {on_play: [%s], on_stop: [%s]}
@@ -187,10 +201,16 @@ vhosts:
 		t.Logf("5 s of HTTP-FLV: %d packets, video %.2fs, audio %.2fs, %d bytes", len(pk), v, a, c.Bytes)
 		require.InDelta(t, 5.4, v, 1.2, "video duration")
 		require.InDelta(t, 5.4, a, 1.2, "audio duration")
+		requireDTSOrder(t, pk)
+		// The same twin over RTMP.
+		requireDTSOrder(t, probePackets(t, p.RTMPURL("live/cam1?vhost=transcode"), "-read_intervals", "%+3"))
 	})
 
-	t.Run("without vhost the default vhost, by Host header the named one", func(t *testing.T) {
+	t.Run("without vhost the default vhost's twin, by Host header the named one", func(t *testing.T) {
 		res, err := ffprobe(context.Background(), flvURL(p, "live/cam1.flv"))
+		require.NoError(t, err)
+		requireCodecs(t, res, "h264", "aac")
+		res, err = ffprobe(context.Background(), flvURL(p, "live/cam1.flv?vhost=__defaultVhost__"))
 		require.NoError(t, err)
 		requireCodecs(t, res, "h264", "speex")
 		c := captureFLV(t, flvURL(p, "live/cam1.flv"), "transcode", 2*time.Second)
@@ -198,14 +218,28 @@ vhosts:
 		probed, err := ffprobe(context.Background(), c.File)
 		require.NoError(t, err)
 		requireCodecs(t, probed, "h264", "aac")
+		c = captureFLV(t, flvURL(p, "live/cam1.flv"), "denied", 2*time.Second)
+		require.Equal(t, http.StatusForbidden, c.Status, "the Host header named the vhost")
 	})
 
 	t.Run("two players and a slow one: the slow one loses GOPs, nobody else slows", func(t *testing.T) {
-		slowFLVReader(t, p.HTTP, "live/cam1.flv")
+		// About 3 Mbit/s (noise does not compress): 40x what the slow
+		// player takes, so its backlog outgrows the kernel's socket
+		// buffers within seconds and reaches the hub's queue.
+		big := fixture(t, "h264-3m-speex",
+			"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25,noise=alls=30:allf=t",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
+			"-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M",
+			"-g", "25", "-pix_fmt", "yuv420p",
+			"-c:a", "libspeex", "-ar", "16000", "-ac", "1")
+		publish(t, big, p.RTMPURL("live/big"))
+		const path = "live/big.flv?vhost=__defaultVhost__"
+		probeUntil(t, flvURL(p, path), 30*time.Second, "video", "audio")
+		slowFLVReader(t, p.HTTP, path)
 		start := time.Now()
 		caps := make(chan flvCapture, 2)
 		for range 2 {
-			go func() { caps <- captureFLV(t, flvURL(p, "live/cam1.flv"), "", 10*time.Second) }()
+			go func() { caps <- captureFLV(t, flvURL(p, path), "", 10*time.Second) }()
 		}
 		for range 2 {
 			c := <-caps
@@ -247,19 +281,22 @@ vhosts:
 				}
 			}
 			return false
-		}, 10*time.Second, 200*time.Millisecond, "no flv-play client in /api/v1/clients")
-		var body struct {
-			Streams []struct {
-				Path    string `json:"path"`
-				Viewers int    `json:"viewers"`
-			} `json:"streams"`
-		}
-		require.NoError(t, json.Unmarshal(a.get("/api/v1/streams"), &body))
-		for _, s := range body.Streams {
-			if s.Path == "transcode/live/cam1" {
-				require.Equal(t, 1, s.Viewers, "the HTTP-FLV player is the stream's viewer")
+		}, 20*time.Second, 200*time.Millisecond, "no flv-play client in /api/v1/clients:\n%s", p.Logs)
+		require.Eventually(t, func() bool {
+			var body struct {
+				Streams []struct {
+					Path    string `json:"path"`
+					Viewers int    `json:"viewers"`
+				} `json:"streams"`
 			}
-		}
+			require.NoError(t, json.Unmarshal(a.get("/api/v1/streams"), &body))
+			for _, s := range body.Streams {
+				if s.Path == "transcode/live/cam1" {
+					return s.Viewers == 1
+				}
+			}
+			return false
+		}, 20*time.Second, 200*time.Millisecond, "the HTTP-FLV player is the stream's one viewer")
 	})
 
 	t.Run("not found, bad vhost, denied, CORS preflight", func(t *testing.T) {

@@ -19,7 +19,7 @@ type Command struct {
 // ParseCommand reads a command message body, with the bounds of
 // ParseMetadata (depth, property count, truncation).
 func ParseCommand(body []byte) (Command, error) {
-	r := amfReader{buf: body}
+	r := amfReader{buf: body, objects: true}
 	var c Command
 	name, err := r.string()
 	if err != nil {
@@ -73,23 +73,28 @@ func CommandBody(name string, txID float64, args ...any) []byte {
 	b := appendAMFString(nil, name)
 	b = appendAMFNumber(b, txID)
 	for _, a := range args {
-		m, ok := a.(map[string]any)
-		if !ok {
-			b = appendAMFValue(b, a)
-			continue
-		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b = append(b, amfObject)
-		for _, k := range keys {
-			b = append(b, byte(len(k)>>8), byte(len(k)))
-			b = append(b, k...)
-			b = appendAMFValue(b, m[k])
-		}
-		b = append(b, 0, 0, amfObjectEnd)
+		b = appendCommandValue(b, a)
 	}
 	return b
+}
+
+// appendCommandValue writes a map[string]any as an AMF0 object (keys
+// sorted, nested maps too), anything else as appendAMFValue does.
+func appendCommandValue(b []byte, v any) []byte {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return appendAMFValue(b, v)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b = append(b, amfObject)
+	for _, k := range keys {
+		b = append(b, byte(len(k)>>8), byte(len(k)))
+		b = append(b, k...)
+		b = appendCommandValue(b, m[k])
+	}
+	return append(b, 0, 0, amfObjectEnd)
 }

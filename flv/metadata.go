@@ -91,6 +91,9 @@ type amfReader struct {
 	buf   []byte
 	pos   int
 	props int
+	// objects keeps nested objects as map[string]any (commands: an RTMP
+	// 302's info.ex); metadata skips them.
+	objects bool
 }
 
 func (r *amfReader) need(n int) error {
@@ -198,6 +201,15 @@ func (r *amfReader) value(depth int) (v any, keep bool, err error) {
 	case amfDate:
 		return nil, false, r.skip(10)
 	case amfObject:
+		if r.objects {
+			m := map[string]any{}
+			err := r.properties(depth+1, func(k string, v any, keep bool) {
+				if keep {
+					m[k] = v
+				}
+			})
+			return m, err == nil, err
+		}
 		return nil, false, r.properties(depth+1, skip)
 	case amfTypedObject:
 		if _, err := r.utf8(2); err != nil {

@@ -115,6 +115,10 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		vhosts = []string{v}
 	}
 	for _, vh := range vhosts {
+		if rq.playlist && m.opts.OnDemand != nil && m.opts.OnDemand(vh) &&
+			!m.demandPlaylist(r.Context(), stream.Key{Vhost: vh, App: rq.app, Name: rq.name}) {
+			continue
+		}
 		if m.serveFrom(w, r, vh, rq) {
 			return
 		}

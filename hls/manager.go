@@ -30,6 +30,7 @@ import (
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/ingest/streamurl"
+	"github.com/podiumlive/podium/internal/ratelog"
 )
 
 // Variants.
@@ -98,6 +99,12 @@ type Options struct {
 	Hooks *hooks.Client
 	// ServerID is sent to hooks as server_id.
 	ServerID string
+	// OnDemand reports whether a vhost's streams are pulled only while
+	// someone watches (an edge): a playlist request is demand for the
+	// stream, and waits up to DemandWait (default 10 s) for its first
+	// segment to be listed.
+	OnDemand   func(vhost string) bool
+	DemandWait time.Duration
 }
 
 // Manager segments every stream of the vhosts that have HLS and serves the
@@ -121,13 +128,12 @@ type Manager struct {
 	streams map[stream.Key]*hlsStream
 	wg      sync.WaitGroup
 	closed  bool
+	listed  chan struct{} // closed and replaced whenever a segment is listed
 
 	requests atomic.Uint64
 	notFound atomic.Uint64
 
-	errMu      sync.Mutex
-	lastErrLog time.Time
-	unlogged   int
+	diskErrors ratelog.Counter
 }
 
 // NewManager prepares HLS for the given per-vhost settings; Start begins.
@@ -144,12 +150,16 @@ func NewManager(hub *stream.Hub, vhosts map[string]Settings, opts Options, log *
 	if opts.ServerID == "" {
 		opts.ServerID = "podium"
 	}
+	if opts.DemandWait <= 0 {
+		opts.DemandWait = 10 * time.Second
+	}
 	m := &Manager{
 		hub: hub, opts: opts, log: log, hooks: opts.Hooks,
 		vhosts:    make(map[string]Settings, len(vhosts)),
 		roots:     make(map[string]string, len(vhosts)),
 		writeFile: writeAtomic,
 		streams:   make(map[stream.Key]*hlsStream),
+		listed:    make(chan struct{}),
 	}
 	if m.hooks == nil {
 		m.hooks = hooks.New(0, log)
@@ -277,7 +287,7 @@ func (m *Manager) onEvent(ev stream.Event) {
 	}
 	prev := s.done
 	done := make(chan struct{})
-	s.done, s.live = done, true
+	s.done, s.live, s.liveSegs = done, true, 0
 	s.setLive(true)
 	m.wg.Add(1)
 	go func() {
@@ -385,17 +395,10 @@ func (m *Manager) scanLocked(vhost string) {
 // ErrorInterval with the number of failures since the last one.
 func (m *Manager) diskError(s *hlsStream, err error) {
 	s.updateStats(err, 0)
-	m.errMu.Lock()
-	m.unlogged++
-	now := time.Now()
-	if now.Sub(m.lastErrLog) < m.opts.ErrorInterval {
-		m.errMu.Unlock()
+	n, ok := m.diskErrors.Tick(time.Now(), m.opts.ErrorInterval)
+	if !ok {
 		return
 	}
-	n := m.unlogged
-	m.unlogged = 0
-	m.lastErrLog = now
-	m.errMu.Unlock()
 	m.log.Error("hls write failed; segments are skipped until it works again",
 		"stream", s.key.String(), "err", err, "failures", n, "interval", m.opts.ErrorInterval)
 }

@@ -190,6 +190,9 @@ func (g *segmenter) warnOnce(key, msg string, args ...any) {
 }
 
 func (g *segmenter) handle(p *media.Packet) {
+	if p.Discontinuity {
+		g.endPeriod() // the next period's first segment is marked
+	}
 	switch p.Track.Kind {
 	case media.KindVideo:
 		if !sameTrack(p.Track, g.vtrack) {

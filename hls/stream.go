@@ -32,9 +32,10 @@ type hlsStream struct {
 	log  *slog.Logger
 
 	// Guarded by Manager.mu.
-	done    chan struct{} // closed when the current segmenter ends; nil: none ran
-	live    bool
-	dispose *time.Timer
+	done     chan struct{} // closed when the current segmenter ends; nil: none ran
+	live     bool
+	liveSegs int // segments listed during the current publish
+	dispose  *time.Timer
 
 	// Owned by the running segmenter (or, when none runs, by whoever holds
 	// Manager.mu): the playlist state.
@@ -192,6 +193,7 @@ func (s *hlsStream) publish(g *segmenter, data []byte, dur float64, wall time.Ti
 		m.diskError(s, err)
 	}
 	s.updateStats(nil, dur)
+	m.segmentListed(s)
 	s.notify(file, name, dur, seq)
 }
 

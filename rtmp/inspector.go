@@ -108,13 +108,16 @@ type chunkStream struct {
 	msgLen    uint32
 	got       uint32 // payload bytes of the current message so far
 	typ       uint8
-	hasHeader bool // a fmt 0 or 1 header was seen
-	active    bool // a message is in progress
+	hasHeader bool   // a fmt 0 or 1 header was seen
+	active    bool   // a message is in progress
+	absolute  bool   // the current message's timestamp is absolute (fmt 0)
+	abs       uint32 // the last complete message's absolute timestamp
 	subHave   uint8
 	subSkip   uint32   // aggregate: sub-message body + back pointer bytes left
 	subHdr    [11]byte // aggregate: sub-message header being read
 	head      [8]byte  // control messages: first payload bytes
 	amf       []byte   // AMF messages: the payload, up to msgLen
+	media     []byte   // audio, video and aggregate messages, when onMedia is set
 }
 
 type inspector struct {
@@ -138,6 +141,10 @@ type inspector struct {
 	// control message. Neither may keep the slice.
 	onAMF     func(typ uint8, body []byte)
 	onControl func(typ uint8, head []byte)
+	// onMedia, when set (the pull client), gets every accepted audio and
+	// video message (aggregates split) with its absolute timestamp in
+	// milliseconds. It may not keep the slice.
+	onMedia func(typ uint8, ts uint32, body []byte) error
 }
 
 func newInspector(l Limits) inspector {
@@ -265,12 +272,16 @@ func (in *inspector) applyHeader() error {
 		s.msgLen = be24(in.buf[3:])
 		s.typ = in.buf[6]
 		s.hasHeader = true
+		s.absolute = in.fmt == 0
 	default:
 		if !s.hasHeader {
 			return violation("fmt %d chunk on chunk stream %d, which has no message header", in.fmt, s.csid)
 		}
 		if in.fmt == 2 {
 			s.timestamp = be24(in.buf[0:])
+		}
+		if !s.active {
+			s.absolute = false // a new message with the previous delta
 		}
 	}
 	if !s.active {
@@ -321,6 +332,12 @@ func (in *inspector) beginMessage(s *chunkStream) error {
 	case classAggregate:
 		s.subHave, s.subSkip = 0, 0
 	}
+	if in.onMedia != nil && (class == classMedia || class == classAggregate) {
+		if cap(s.media) < int(s.msgLen) {
+			s.media = make([]byte, 0, s.msgLen)
+		}
+		s.media = s.media[:0]
+	}
 	return nil
 }
 
@@ -359,6 +376,11 @@ func (in *inspector) payload(p []byte) error {
 	case classAggregate:
 		if err := in.aggregate(s, p); err != nil {
 			return err
+		}
+	}
+	if in.onMedia != nil {
+		if c := classOf(s.typ); c == classMedia || c == classAggregate {
+			s.media = append(s.media, p...) // within cap: msgLen was reserved
 		}
 	}
 	s.got += uint32(len(p))
@@ -411,6 +433,11 @@ func (in *inspector) aggregate(s *chunkStream, p []byte) error {
 func (in *inspector) complete(s *chunkStream) error {
 	in.pending -= uint64(s.msgLen)
 	s.active = false
+	if s.absolute {
+		s.abs = s.timestamp
+	} else {
+		s.abs += s.timestamp
+	}
 	n := s.msgLen
 	want := uint32(0) // the spec's sizes; lal indexes type 4 blindly
 	switch s.typ {
@@ -448,6 +475,11 @@ func (in *inspector) complete(s *chunkStream) error {
 			return violation("aggregate message of %d bytes ends inside a sub-message", n)
 		}
 	}
+	if in.onMedia != nil {
+		if err := in.deliverMedia(s); err != nil {
+			return err
+		}
+	}
 	if in.onMessage != nil {
 		in.onMessage(s.csid, s.typ, n)
 	}
@@ -483,6 +515,32 @@ func (in *inspector) checkAMF(s *chunkStream) error {
 		s.amf = nil
 	} else {
 		s.amf = s.amf[:0]
+	}
+	return nil
+}
+
+// deliverMedia hands a complete audio or video message to onMedia, or
+// each sub-message of an aggregate (already checked by aggregate): a
+// sub-message's timestamp is the aggregate's plus its offset from the
+// first sub-message's.
+func (in *inspector) deliverMedia(s *chunkStream) error {
+	switch classOf(s.typ) {
+	case classMedia:
+		return in.onMedia(s.typ, s.abs, s.media)
+	case classAggregate:
+		b := s.media
+		var base uint32
+		for first := true; len(b) >= 11; first = false {
+			typ, n := b[0], be24(b[1:])
+			ts := be24(b[4:]) | uint32(b[7])<<24
+			if first {
+				base = ts
+			}
+			if err := in.onMedia(typ, s.abs+ts-base, b[11:11+n]); err != nil {
+				return err
+			}
+			b = b[11+n+4:]
+		}
 	}
 	return nil
 }

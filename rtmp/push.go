@@ -2,8 +2,6 @@ package rtmp
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -59,8 +57,8 @@ type PushOptions struct {
 	Limits Limits
 }
 
-// ErrPushRejected wraps a server's refusal of connect or publish.
-var ErrPushRejected = errors.New("publish rejected")
+// ErrRejected wraps a server's refusal of connect, publish or play.
+var ErrRejected = errors.New("rejected by the server")
 
 // pushTarget is an rtmp:// URL split the way servers read it: the app is
 // the path up to the last segment, the stream the last segment with the
@@ -132,94 +130,32 @@ func DialPush(ctx context.Context, raw string, o PushOptions) (*Push, error) {
 	// message ~4x and the master's CPU per push ~25% (bench/forward).
 	_ = nc.(*net.TCPConn).SetNoDelay(o.NoDelay)
 	p := &Push{conn: nc.(*net.TCPConn), writeTimeout: o.WriteTimeout, done: make(chan struct{})}
-	deadline, _ := ctx.Deadline()
-	_ = p.conn.SetDeadline(deadline)
-	// A cancelled ctx interrupts the blocking reads and writes below.
-	stop := context.AfterFunc(ctx, func() { _ = p.conn.SetDeadline(time.Unix(1, 0)) })
-	err = p.open(t, o.Limits)
-	stop()
-	if err != nil {
+	if err := openWithin(ctx, p.conn, o.ConnectTimeout, func() error { return p.open(t, o.Limits) }); err != nil {
 		p.Abort()
-		if ctx.Err() != nil && !errors.Is(err, ErrPushRejected) {
-			err = fmt.Errorf("%w (no answer within %v)", err, o.ConnectTimeout)
-		}
 		return nil, err
 	}
-	_ = p.conn.SetDeadline(time.Time{})
 	return p, nil
 }
 
-// session is the reading side: the inspector and what it has seen.
-type session struct {
-	in      inspector
-	window  uint32 // server's window acknowledgement size
-	unacked uint32
-	total   uint32
-	replies []flv.Command // command answers not yet taken, in order
-	err     error
-}
-
 func (p *Push) open(t pushTarget, lim Limits) error {
-	// Simple handshake: C0 C1, then C2 echoes S1.
-	c0c1 := make([]byte, 1+handshakeLen)
-	c0c1[0] = handshakeVersion
-	_, _ = rand.Read(c0c1[9:])
-	if _, err := p.conn.Write(c0c1); err != nil {
-		return fmt.Errorf("handshake: %w", err)
+	if err := clientHandshake(p.conn); err != nil {
+		return err
 	}
-	s0s1 := make([]byte, 1+handshakeLen)
-	if _, err := io.ReadFull(p.conn, s0s1); err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-	if s0s1[0] != handshakeVersion {
-		return fmt.Errorf("handshake: server version %d, want %d", s0s1[0], handshakeVersion)
-	}
-	if _, err := p.conn.Write(s0s1[1:]); err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-	if _, err := io.ReadFull(p.conn, make([]byte, handshakeLen)); err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-
-	s := &session{in: newInspector(lim.withDefaults())}
-	s.in.st = stBasic
-	s.in.onControl = func(typ uint8, head []byte) { s.control(p, typ, head) }
-	s.in.onAMF = func(typ uint8, body []byte) {
-		if typ != 20 {
-			return
-		}
-		c, err := flv.ParseCommand(body)
-		if err != nil {
-			s.err = fmt.Errorf("server command: %w", err)
-			return
-		}
-		if len(s.replies) < 64 {
-			s.replies = append(s.replies, c)
-		}
-	}
-
-	var buf []byte
-	buf = AppendMessage(buf, 2, 1, 0, ChunkSize, nil, binary.BigEndian.AppendUint32(nil, ChunkSize))
-	buf = appendCommand(buf, 0, flv.CommandBody("connect", 1, map[string]any{
-		"app": t.app, "type": "nonprivate", "flashVer": "FMLE/3.0 (compatible; Podium)", "tcUrl": t.tcURL,
-	}))
-	if err := p.writeAll(buf); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	if _, err := p.await(s, 1, "connect"); err != nil {
+	s := newClientSession(p.conn, lim, p.control)
+	if err := s.connect(t.app, t.tcURL); err != nil {
 		return err
 	}
 	name := t.stream
 	if i := strings.IndexByte(name, '?'); i >= 0 {
 		name = name[:i]
 	}
-	buf = appendCommand(buf[:0], 0, flv.CommandBody("releaseStream", 2, nil, name))
+	buf := appendCommand(nil, 0, flv.CommandBody("releaseStream", 2, nil, name))
 	buf = appendCommand(buf, 0, flv.CommandBody("FCPublish", 3, nil, name))
 	buf = appendCommand(buf, 0, flv.CommandBody("createStream", 4, nil))
 	if err := p.writeAll(buf); err != nil {
 		return fmt.Errorf("createStream: %w", err)
 	}
-	res, err := p.await(s, 4, "createStream")
+	res, err := s.await(4, "createStream")
 	if err != nil {
 		return err
 	}
@@ -232,7 +168,7 @@ func (p *Push) open(t pushTarget, lim Limits) error {
 	if err := p.writeAll(buf); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	if _, err := p.await(s, 0, "publish"); err != nil {
+	if _, err := s.await(0, "publish"); err != nil {
 		return err
 	}
 	p.sink = NewSink(p.conn, p.writeTimeout, true)
@@ -240,110 +176,21 @@ func (p *Push) open(t pushTarget, lim Limits) error {
 	return nil
 }
 
-// appendCommand appends an AMF0 command message on chunk stream 3.
-func appendCommand(dst []byte, msid uint32, body []byte) []byte {
-	start := len(dst)
-	dst = AppendMessage(dst, 3, 20, 0, ChunkSize, nil, body)
-	binary.LittleEndian.PutUint32(dst[start+8:], msid) // AppendMessage writes StreamID
-	return dst
-}
-
-// control answers pings and acknowledges what the server sent, as its
-// window asks.
-func (s *session) control(p *Push, typ uint8, head []byte) {
-	switch typ {
-	case 5:
-		if len(head) >= 4 {
-			s.window = binary.BigEndian.Uint32(head)
-		}
-	case typeUserControl:
-		if len(head) >= 6 && binary.BigEndian.Uint16(head) == userControlPing {
-			pong := []byte{0, 7, head[2], head[3], head[4], head[5]}
-			_ = p.control(AppendMessage(nil, 2, typeUserControl, 0, ChunkSize, nil, pong))
-		}
-	}
-}
-
-// feed passes n read bytes to the inspector and acknowledges them when due.
-func (s *session) feed(p *Push, b []byte) error {
-	if err := s.in.feed(b); err != nil {
-		return err
-	}
-	s.total += uint32(len(b))
-	s.unacked += uint32(len(b))
-	if s.window > 0 && s.unacked >= s.window/2 {
-		s.unacked = 0
-		return p.control(AppendMessage(nil, 2, 3, 0, ChunkSize, nil, binary.BigEndian.AppendUint32(nil, s.total)))
-	}
-	return s.err
-}
-
-// await reads until the answer to transaction tx (0: the publish onStatus).
-func (p *Push) await(s *session, tx float64, what string) (flv.Command, error) {
-	buf := make([]byte, 4096)
-	for {
-		if len(s.replies) > 0 {
-			c := &s.replies[0]
-			s.replies = s.replies[1:]
-			switch {
-			case c.Name == "onStatus":
-				code, level, desc := status(c)
-				if level == "error" || strings.HasSuffix(code, "Failed") || strings.HasSuffix(code, "BadName") {
-					return *c, fmt.Errorf("%s: %w: %s %s", what, ErrPushRejected, code, desc)
-				}
-				if tx == 0 && code == "NetStream.Publish.Start" {
-					return *c, nil
-				}
-			case c.TxID == tx && c.Name == "_result":
-				return *c, nil
-			case c.TxID == tx && c.Name == "_error":
-				code, _, desc := status(c)
-				return *c, fmt.Errorf("%s: %w: %s %s", what, ErrPushRejected, code, desc)
-			}
-			continue
-		}
-		n, err := p.conn.Read(buf)
-		if n > 0 {
-			if ferr := s.feed(p, buf[:n]); ferr != nil {
-				return flv.Command{}, fmt.Errorf("%s: %w", what, ferr)
-			}
-		}
-		if err != nil && len(s.replies) == 0 {
-			return flv.Command{}, fmt.Errorf("%s: %w", what, err)
-		}
-	}
-}
-
-// status reads an onStatus or _error info object.
-func status(c *flv.Command) (code, level, desc string) {
-	for _, a := range c.Args {
-		if m, ok := a.(map[string]any); ok {
-			code, _ = m["code"].(string)
-			level, _ = m["level"].(string)
-			desc, _ = m["description"].(string)
-			if code != "" {
-				return
-			}
-		}
-	}
-	return
-}
-
 // readLoop reads until the server closes or breaks a rule; a late error
 // status ends the session too.
-func (p *Push) readLoop(s *session) {
+func (p *Push) readLoop(s *clientSession) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := p.conn.Read(buf)
 		if n > 0 {
-			if ferr := s.feed(p, buf[:n]); ferr != nil {
+			if ferr := s.feed(buf[:n]); ferr != nil {
 				p.fail(fmt.Errorf("server: %w", ferr))
 				return
 			}
 			for i := range s.replies {
 				c := &s.replies[i]
 				if code, level, desc := status(c); c.Name == "onStatus" && level == "error" {
-					p.fail(fmt.Errorf("server: %w: %s %s", ErrPushRejected, code, desc))
+					p.fail(fmt.Errorf("server: %w: %s %s", ErrRejected, code, desc))
 					return
 				}
 			}

@@ -36,6 +36,7 @@ type pipeline struct {
 
 	audio audioChain
 	video videoChain
+	mix   interleaver // the output, in DTS order across tracks
 
 	started   time.Time
 	lastOut   time.Time
@@ -43,7 +44,9 @@ type pipeline struct {
 }
 
 func newPipeline(s Settings, in *stream.Reader, out *stream.Publisher, log *slog.Logger, st *jobStats) *pipeline {
-	return &pipeline{s: s, in: in, out: out, log: log, stats: st}
+	p := &pipeline{s: s, in: in, out: out, log: log, stats: st}
+	p.mix.emit = p.emit
+	return p
 }
 
 // run transcodes until the input ends (io.EOF), ctx ends, or a fatal error.
@@ -120,15 +123,25 @@ func (p *pipeline) handle(pkt *media.Packet) error {
 	return nil
 }
 
+// write takes one output packet; the interleaver publishes it in order.
 func (p *pipeline) write(pkt media.Packet) {
-	p.out.WritePacket(pkt)
 	p.lastOut = time.Now()
+	p.mix.push(pkt)
+}
+
+func (p *pipeline) emit(pkt media.Packet) {
+	p.out.WritePacket(pkt)
 	p.stats.media(pkt.DTS)
 }
 
 func (p *pipeline) flush() {
 	_ = p.audio.flush(p)
 	_ = p.video.flush(p)
+	p.mix.flush()
+	if p.mix.late > 0 {
+		p.log.Info("transcode: output packets came too late to interleave; written at the last time written",
+			"packets", p.mix.late)
+	}
 }
 
 func (p *pipeline) close() {

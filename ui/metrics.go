@@ -242,6 +242,8 @@ func (u *UI) metrics(c *gin.Context) {
 		}
 	}
 
+	u.edgeMetrics(&p, views)
+
 	// Hardware.
 	if hw, _ := u.hwViews(); len(hw) > 0 {
 		p.family("podium_hw_encoder_usable", "gauge", "1 when the encoder opened and encoded at start (podium hw).")
@@ -276,6 +278,8 @@ func (u *UI) metrics(c *gin.Context) {
 	p.sample("podium_process_resident_memory_bytes", float64(h.ProcRSSKB)*1024)
 	p.family("podium_goroutines", "gauge", "Podium's goroutines.")
 	p.sample("podium_goroutines", float64(sum.Self.Goroutines))
+
+	u.recordingMetrics(&p)
 
 	// Auth.
 	p.family("podium_login_failures_total", "counter", "Failed dashboard/API logins.")

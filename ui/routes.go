@@ -52,6 +52,7 @@ func (u *UI) routes() *gin.Engine {
 
 	page := e.Group("/", u.require(kindPage))
 	page.GET("/", u.dashboard)
+	page.GET("/recordings", u.recordingsPage)
 
 	api := e.Group("/api", u.require(kindAPI))
 	v1 := api.Group("/v1")
@@ -68,6 +69,11 @@ func (u *UI) routes() *gin.Engine {
 	v1.GET("/hw", u.hw)
 	v1.GET("/sources", u.sources)
 	v1.GET("/events", u.live)
+	v1.GET("/recordings", u.recordingsList)
+	v1.GET("/recordings/:id/download", u.recordingDownload)
+	v1.HEAD("/recordings/:id/download", u.recordingDownload)
+	v1.DELETE("/recordings/:id", u.recordingDelete)
+	u.clusterRoutes(e, v1)
 	api.GET("/", u.apiIndex)
 	api.GET("/v1", u.apiIndex)
 	api.GET("/v1/", u.apiIndex)
@@ -198,7 +204,10 @@ func (u *UI) apiIndex(c *gin.Context) {
 		"transcodes": "every transcode job",
 		"hw":         "the video encoders this box has (podium hw)",
 		"sources":    "RTSP sources",
+		"play":       "public: GET /api/v1/play?app=&stream= allocates a line by load; POST /api/v1/play/switch {\"session\"} moves it",
+		"cluster":    "/cluster/nodes and /cluster/streams: what the cluster registry holds",
 		"events":     "Server-Sent Events: a dashboard snapshot each second",
+		"recordings": "recorded files (dvr); /recordings/:id/download the file; DELETE /recordings/:id",
 	}
 	writeJSON(c, http.StatusOK, e)
 }

@@ -42,6 +42,14 @@ type Deps struct {
 	HLSURL func(stream.Key) string
 	// Sources lists the RTSP cameras pulled into the hub.
 	Sources func() []SourceStats
+	// Recordings is the DVR (nil: no vhost records).
+	Recordings RecordingStore
+	// Cluster is the registry and allocator (nil: no allocator routes).
+	Cluster Cluster
+	// Upstreams lists the streams an edge pulls, by key; EdgeCounters
+	// its pull totals.
+	Upstreams    func() map[stream.Key]UpstreamStats
+	EdgeCounters func() EdgeCounters
 }
 
 // HLSStats is one stream's HLS output, as the dashboard shows it.
@@ -89,6 +97,10 @@ type Options struct {
 	LoginRefill time.Duration
 	// Tick is the sampling and live-update interval (default 1s).
 	Tick time.Duration
+	// PlayBurst allocations per client address at once, then one per
+	// PlayRefill (defaults 200 and 20ms: 50 a second).
+	PlayBurst  int
+	PlayRefill time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -103,6 +115,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Tick <= 0 || o.Tick > time.Second {
 		o.Tick = time.Second
+	}
+	if o.PlayBurst <= 0 {
+		o.PlayBurst = defaultPlayBurst
+	}
+	if o.PlayRefill <= 0 {
+		o.PlayRefill = defaultPlayRefill
 	}
 	if o.Notice == nil {
 		o.Notice = os.Stderr
@@ -128,6 +146,9 @@ type UI struct {
 	traffic *traffic
 	events  *broadcaster
 	runtime *runtimeMetrics
+
+	playLimit *limiter
+	srsLog    *onceSet
 
 	runOnce sync.Once
 }
@@ -156,7 +177,10 @@ func New(deps Deps, opts Options, log *slog.Logger) (*UI, error) {
 		pid:     strconv.Itoa(os.Getpid()),
 		host:    newHostSampler("/proc"),
 		traffic: newTraffic(),
-		runtime: newRuntimeMetrics(),
+
+		playLimit: newLimiter(opts.PlayBurst, opts.PlayRefill, 65536),
+		srsLog:    newOnceSet(),
+		runtime:   newRuntimeMetrics(),
 	}
 	u.host.sample(u.started) // figures before Run's first tick
 	u.events = newBroadcaster(u.snapshotJSON)
@@ -195,6 +219,7 @@ func (u *UI) run(ctx context.Context) {
 		case now := <-t.C:
 			u.sample(now)
 			u.auth.sweep(now)
+			u.playLimit.sweep(now)
 			u.events.publish()
 		case <-u.events.poked():
 			if !pending {

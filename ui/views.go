@@ -54,6 +54,11 @@ type StreamView struct {
 	Fwd     []FwdView    `json:"forwards"`
 	HLS     *HLSView     `json:"hls"`
 	Readers []ReaderView `json:"readers"`
+
+	// Recording is true while the DVR writes the stream to a file.
+	Recording bool `json:"recording"`
+	// Upstream is the origin link of a stream an edge pulls.
+	Upstream *UpstreamView `json:"upstream,omitempty"`
 }
 
 // KbpsView is SRS's kbps object.
@@ -199,10 +204,13 @@ type world struct {
 	hls     map[stream.Key]*HLSStats
 	traffic *traffic
 	hlsURL  func(stream.Key) string
+
+	rec RecordingStore
+	ups map[stream.Key]UpstreamStats
 }
 
 func (u *UI) read() *world {
-	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL}
+	w := &world{now: time.Now(), traffic: u.traffic, hlsURL: u.deps.HLSURL, rec: u.deps.Recordings, ups: u.readUpstreams()}
 	w.streams = u.deps.Hub.Streams()
 	w.stats = make([]stream.Stats, len(w.streams))
 	w.byKey = make(map[stream.Key]int, len(w.streams))
@@ -275,6 +283,9 @@ func (w *world) view(i int) StreamView {
 		v.Source = st.Publisher.Remote
 		v.Publish.IP = ""
 	}
+	if up, ok := w.ups[k]; ok {
+		v.Upstream = upstreamView(up)
+	}
 	var sendRate float64
 	var lastDrops uint64
 	for j, r := range st.Readers {
@@ -305,6 +316,9 @@ func (w *world) view(i int) StreamView {
 	}
 	for _, f := range w.fwds[path] {
 		v.Fwd = append(v.Fwd, fwdView(f, w.now))
+	}
+	if w.rec != nil {
+		v.Recording = w.rec.IsRecording(k)
 	}
 	if h := w.hls[k]; h != nil {
 		v.HLS = &HLSView{URL: h.URL, Segments: h.Segments, Bytes: h.Bytes, Dropped: h.Dropped, LastError: scrub(h.LastError)}

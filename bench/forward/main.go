@@ -28,11 +28,6 @@ import (
 	"github.com/podiumlive/podium/bench/internal/proc"
 )
 
-// forwardFixture is 20 s of 854x480 30 fps H.264 900 kbit/s + AAC 96 kbit/s
-// (about 1 Mbit/s).
-var forwardFixture = fixture.Spec{Name: "forward-480p30-900k-aac.flv", Size: "854x480", FPS: 30, SampleRate: 44100,
-	Video: []string{"-b:v", "900k", "-g", "60"}, Audio: []string{"-c:a", "aac", "-b:a", "96k"}}
-
 type options struct {
 	env      harness.Env
 	n        int
@@ -121,7 +116,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer r.End() // each phase runs its own process groups
-	fix, err := fixture.Make(ctx, o.env.Fixtures, forwardFixture)
+	fix, err := fixture.Make(ctx, o.env.Fixtures, fixture.Class480p())
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(serveCmd(), checkCmd(), versionCmd(), hwCmd())
+	root.AddCommand(serveCmd(), checkCmd(), versionCmd(), hwCmd(), clusterCmd())
 
 	err := root.Execute()
 	if err == nil {

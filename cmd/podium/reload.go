@@ -57,7 +57,8 @@ var reloaded = regexp.MustCompile(`^vhosts\[[^\]]*\]\.(forward|security|hooks)(\
 func needRestart(running, cfg *configs.Config) []string {
 	var out []string
 	for _, k := range configs.Changed(running, cfg) {
-		if !reloaded.MatchString(k) {
+		// dvr reads its on_dvr hooks at start.
+		if !reloaded.MatchString(k) || strings.HasSuffix(k, ".hooks.on_dvr") {
 			out = append(out, k)
 		}
 	}

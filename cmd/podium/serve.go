@@ -143,26 +143,40 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	fwd.Start(fwdCtx)
 	// HLS, like forward, outlives runCtx: at shutdown each segmenter
 	// writes the last segment of the stream that ingest and transcode end.
-	hlsMgr, err := hls.NewManager(hub, hls.SettingsFrom(cfg), hls.Options{}, log.With("component", "hls"))
+	hlsMgr, err := hls.NewManager(hub, hls.SettingsFrom(cfg), hls.Options{OnDemand: edgeVhost(cfg)}, log.With("component", "hls"))
 	if err != nil {
 		return err
 	}
 	if err := hlsMgr.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	routes.hls = hlsMgr
-	flvSrv := newFLVServer(runCtx, cfg, hub, guard, log.With("component", "flv"))
-	routes.flv = flvSrv
-	// RTSP pulls publish like encoders: after every consumer listens.
-	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
-	sources.Start(runCtx)
-	// The dashboard, API and /metrics; the HW panel is what `podium hw`
-	// says, probed once here.
-	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources,
-		hw: probeRest(ctx, cfg.HWAccel.Device, probed)}, os.Stderr, log.With("component", "ui"))
+	// The cluster stage: heartbeat, allocator; its meter counts viewers
+	// (and checks play tokens) on HLS and HTTP-FLV.
+	cl, err := newCluster(cfg, hub, hlsMgr, log.With("component", "cluster"))
 	if err != nil {
 		return err
 	}
+	routes.hls = cl.meter.Wrap(hlsMgr)
+	flvSrv := newFLVServer(runCtx, cfg, hub, guard, log.With("component", "flv"))
+	routes.flv = cl.meter.Wrap(flvSrv)
+	recorder, err := startDVR(ctx, cfg, hub, log.With("component", "dvr"))
+	if err != nil {
+		return err
+	}
+	// RTSP pulls publish like encoders: after every consumer listens.
+	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
+	sources.Start(runCtx)
+	// Edge vhosts pull from their origins when a stream is played.
+	edges := newEdge(cfg, hub, limits, log.With("component", "edge"))
+	edges.Start(runCtx)
+	// The dashboard, API and /metrics; the HW panel is what `podium hw`
+	// says, probed once here.
+	dash, err := newUI(cfg, uiParts{hub: hub, engine: engine, fwd: fwd, hls: hlsMgr, sources: sources, dvr: recorder, edge: edges,
+		hw: probeRest(ctx, cfg.HWAccel.Device, probed), cluster: cl.c}, os.Stderr, log.With("component", "ui"))
+	if err != nil {
+		return err
+	}
+	cl.cpu = dash.CPU
 	routes.ui = dash.Handler()
 	go reloadOnHUP(runCtx, path, cfg, fwd, guard, log.With("component", "config"))
 	var wg sync.WaitGroup
@@ -171,6 +185,8 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	go func() { defer wg.Done(); hub.Run(runCtx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); dash.Run(runCtx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); cl.run(runCtx) }()
 	go func() {
 		defer wg.Done()
 		if err := rtmpSrv.Serve(runCtx); err != nil {
@@ -212,9 +228,11 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	flvSrv.Wait()
 	wg.Wait()
 	sources.Wait()
+	edges.Wait()
 	engine.Wait()
 	hub.Close()
 	hlsMgr.Close()
+	recorder.Close()
 	fwdStop()
 	fwd.Wait()
 	guard.Wait() // the last on_unpublish/on_stop (bounded by the hook timeout)

@@ -7,9 +7,11 @@ import (
 	"slices"
 
 	"github.com/podiumlive/podium/configs"
+	"github.com/podiumlive/podium/dvr"
 	"github.com/podiumlive/podium/forward"
 	"github.com/podiumlive/podium/hls"
 	"github.com/podiumlive/podium/hwaccel"
+	"github.com/podiumlive/podium/ingest/edge"
 	ingestrtsp "github.com/podiumlive/podium/ingest/rtsp"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/transcode"
@@ -24,16 +26,20 @@ type uiParts struct {
 	fwd     *forward.Manager
 	hls     *hls.Manager
 	sources *ingestrtsp.Sources
+	edge    *edge.Edge
 	hw      []hwaccel.Status
+	dvr     *dvr.Manager
+	cluster ui.Cluster
 }
 
 // newUI builds the dashboard, API and /metrics over p. notice receives
 // the generated admin password, once.
 func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (*ui.UI, error) {
 	deps := ui.Deps{
-		Hub:    p.hub,
-		HW:     func() []hwaccel.Status { return slices.Clone(p.hw) },
-		HLSURL: hlsURL(cfg),
+		Hub:     p.hub,
+		HW:      func() []hwaccel.Status { return slices.Clone(p.hw) },
+		HLSURL:  hlsURL(cfg),
+		Cluster: p.cluster,
 	}
 	if p.engine != nil {
 		deps.Transcodes = p.engine.Stats
@@ -69,6 +75,23 @@ func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (
 				})
 			}
 			return out
+		}
+	}
+	if p.dvr != nil && p.dvr.Enabled() {
+		deps.Recordings = dvrStore{p.dvr}
+	}
+	if p.edge != nil && p.edge.Enabled() {
+		deps.Upstreams = func() map[stream.Key]ui.UpstreamStats {
+			ps := p.edge.Pulls()
+			out := make(map[stream.Key]ui.UpstreamStats, len(ps))
+			for k, u := range ps {
+				out[k] = ui.UpstreamStats{Origin: u.Origin, State: u.State, Since: u.Since, Switches: u.Switches, LastError: u.LastError}
+			}
+			return out
+		}
+		deps.EdgeCounters = func() ui.EdgeCounters {
+			c := p.edge.Counters()
+			return ui.EdgeCounters{Pulls: c.Pulls, Failovers: c.Failovers, UpstreamErrors: c.UpstreamErrors}
 		}
 	}
 	return ui.New(deps, ui.Options{

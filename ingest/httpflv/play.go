@@ -97,6 +97,17 @@ func (p *play) reason(err error) string {
 // every batch the reader gives, until an error (io.EOF: unpublished).
 func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 	batch, video, audio, err := prime(ctx, rd)
+	if err == nil && len(batch) == 0 {
+		// The first packet's time is the sequence headers' (the GOP
+		// cache hands it over at once; a stream without one sends its
+		// next packet soon, or the headers go at time 0).
+		wctx, cancel := context.WithTimeout(ctx, trackWait)
+		batch, err = rd.ReadBatch(wctx, batch)
+		cancel()
+		if wctx.Err() != nil && ctx.Err() == nil {
+			err = nil
+		}
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
@@ -105,6 +116,10 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 	h.Set("Cache-Control", "no-cache")
 	p.w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(p.w)
+	// A write blocked on a stalled player ends at once on a kick or at
+	// shutdown, not after the write timeout.
+	unblock := context.AfterFunc(ctx, func() { _ = rc.SetWriteDeadline(time.Now()) })
+	defer unblock()
 
 	var tw flv.TagWriter
 	buf := flv.AppendHeader(nil, video != nil, audio != nil)
@@ -122,6 +137,13 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 			buf = tw.AppendConfig(buf, &media.Packet{Track: t, DTS: ts})
 		}
 	}
+	// Merged writes: wake up and write once per MergeWait, not per packet
+	// (as SRS's mw_sleep): a player costs a fraction of the CPU.
+	var merge *time.Timer
+	if p.srv.cfg.MergeWait > 0 {
+		merge = time.NewTimer(p.srv.cfg.MergeWait)
+		defer merge.Stop()
+	}
 	for {
 		m, ver := rd.Metadata()
 		buf = tw.AppendMetadata(buf, m, ver)
@@ -129,7 +151,7 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 			buf = tw.AppendPacket(buf, &batch[i])
 		}
 		clear(batch) // let the payloads go
-		if werr := p.write(rc, buf); werr != nil {
+		if werr := p.write(ctx, rc, buf); werr != nil {
 			return werr
 		}
 		if err != nil {
@@ -138,6 +160,13 @@ func (p *play) stream(ctx context.Context, rd *stream.Reader) error {
 		buf = buf[:0]
 		if cap(buf) > 256<<10 {
 			buf = nil // a GOP-cache burst: don't keep it for the whole play
+		}
+		if merge != nil {
+			merge.Reset(p.srv.cfg.MergeWait)
+			select {
+			case <-merge.C:
+			case <-ctx.Done():
+			}
 		}
 		batch, err = rd.ReadBatch(ctx, batch[:0])
 	}
@@ -176,10 +205,16 @@ func prime(ctx context.Context, rd *stream.Reader) (batch []media.Packet, video,
 
 // write sends b and flushes it to the player; each piece must be taken
 // within the write timeout.
-func (p *play) write(rc *http.ResponseController, b []byte) error {
+func (p *play) write(ctx context.Context, rc *http.ResponseController, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err // the player left, was kicked, or the server stops
+	}
 	for len(b) > 0 {
 		n := min(len(b), writeChunk)
 		_ = rc.SetWriteDeadline(time.Now().Add(p.srv.cfg.WriteTimeout))
+		if err := ctx.Err(); err != nil {
+			return err // after the deadline: ctx's AfterFunc may have set its own before
+		}
 		k, err := p.w.Write(b[:n])
 		p.bytes += uint64(k)
 		if err != nil {

@@ -36,10 +36,20 @@ type Config struct {
 	PlayWait time.Duration
 	// WriteTimeout fails a player that takes no bytes for this long.
 	WriteTimeout time.Duration
+	// MergeWait: a player is written at most once per MergeWait, with
+	// everything that came meanwhile (0: at every packet). The latency it
+	// adds buys far fewer wake-ups and writes per player.
+	MergeWait time.Duration
 	// Vhost reports whether a vhost is configured.
 	Vhost func(name string) bool
 	// Access admits players (nil: everyone).
 	Access *access.Guard
+	// Unnamed maps the stream of a play that names no vhost (no ?vhost=,
+	// no Host header naming one: a __defaultVhost__ stream) to the stream
+	// it plays; nil keeps it. Podium plays the default vhost's transcoded
+	// twin there, when it has one, as HLS serves it: H.264 + AAC is what
+	// HTTP-FLV players (mpegts.js) can play.
+	Unnamed func(stream.Key) stream.Key
 }
 
 // Server is the http.Handler of HTTP-FLV plays.
@@ -115,7 +125,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		named += "?" + r.URL.RawQuery
 	}
 	// The vhost as for RTMP: ?vhost=, else the Host header when it names
-	// a vhost, else the default one.
+	// a vhost, else the default one (see Config.Unnamed).
 	tcURL := "http://" + r.Host + "/" + app
 	req, err := streamurl.Parse(tcURL, app, named)
 	if err != nil {
@@ -127,12 +137,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	key := stream.Key{Vhost: vhost, App: req.App, Name: req.Stream}
+	if req.Vhost == "" && vhost == streamurl.DefaultVhost && s.cfg.Unnamed != nil {
+		key = s.cfg.Unnamed(key)
+	}
 	s.wg.Add(1)
 	defer s.wg.Done()
 	p := &play{
-		srv: s, w: w, r: r, req: req, tcURL: tcURL, start: time.Now(),
-		key: stream.Key{Vhost: vhost, App: req.App, Name: req.Stream},
-		id:  "flv-" + strconv.FormatUint(s.ids.Add(1), 10),
+		srv: s, w: w, r: r, req: req, tcURL: tcURL, start: time.Now(), key: key,
+		id: "flv-" + strconv.FormatUint(s.ids.Add(1), 10),
 	}
 	p.run()
 }

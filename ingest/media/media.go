@@ -131,6 +131,11 @@ type Packet struct {
 	// Data is the payload: length-prefixed NAL units (AVCC/HVCC, as in FLV
 	// and MP4) for H.264/H.265, a raw frame for audio (no container header).
 	Data []byte
+	// Discontinuity marks the first packet after the source switched (an
+	// edge failing over to another origin): the timeline stays monotonic,
+	// but the content jumps. Segmenters start a new period (HLS's
+	// #EXT-X-DISCONTINUITY).
+	Discontinuity bool
 }
 
 // Kind is the packet's track's kind.

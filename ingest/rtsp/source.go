@@ -17,6 +17,7 @@ import (
 
 	"github.com/podiumlive/podium/access"
 	"github.com/podiumlive/podium/ingest/media"
+	"github.com/podiumlive/podium/ingest/ondemand"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/internal/backoff"
 )
@@ -430,25 +431,10 @@ func (s *source) pull(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-// hasReader reports whether anyone but an internal stage (a transcode,
-// whose own output is checked instead, or an HLS muxer) reads the
-// source's stream or a stream made from it.
+// hasReader reports whether anyone watches the source's stream or a
+// stream made from it.
 func (s *source) hasReader() bool {
-	keys := append([]stream.Key{s.cfg.Key}, s.m.opts.Downstream(s.cfg.Key)...)
-	for _, k := range keys {
-		st := s.m.hub.Get(k)
-		if st == nil {
-			continue
-		}
-		for _, r := range st.Readers() {
-			switch r.Info().Protocol {
-			case "transcode", "hls":
-			default:
-				return true
-			}
-		}
-	}
-	return false
+	return ondemand.Watched(s.m.hub, append([]stream.Key{s.cfg.Key}, s.m.opts.Downstream(s.cfg.Key)...)...)
 }
 
 // sourceWriter serializes the hub writes of a pull's tracks (gortsplib

@@ -92,6 +92,7 @@ type Hub struct {
 	byID      map[uint64]*Stream
 	nextID    uint64
 	published chan struct{} // closed and replaced on every publish: wakes waiting players
+	waiters   map[Key]map[*waiter]struct{}
 	listeners []func(Event)
 	closed    bool
 }
@@ -123,7 +124,68 @@ func NewHub(opts Options, log *slog.Logger) *Hub {
 		streams:   make(map[Key]*Stream),
 		byID:      make(map[uint64]*Stream),
 		published: make(chan struct{}),
+		waiters:   make(map[Key]map[*waiter]struct{}),
 	}
+}
+
+// waiter is a Subscribe waiting for a key that is not live.
+type waiter struct {
+	refused chan struct{} // closed by Refuse
+	err     error
+}
+
+// Demand tells the sources that publish on demand that someone wants key
+// without reading it yet (an HLS playlist request): it emits EventDemand.
+func (h *Hub) Demand(key Key) {
+	h.emit(Event{Type: EventDemand, Key: key})
+}
+
+// Refuse ends the wait of every Subscribe waiting for key: they return
+// err, which should wrap ErrNotFound. A source that answered the demand
+// calls it when it found nothing to publish (an edge whose origins lack
+// the stream), so players learn it at once instead of at their timeout.
+// It returns how many waits it ended.
+func (h *Hub) Refuse(key Key, err error) int {
+	h.mu.Lock()
+	ws := h.waiters[key]
+	delete(h.waiters, key)
+	h.mu.Unlock()
+	for w := range ws {
+		w.err = err
+		close(w.refused)
+	}
+	return len(ws)
+}
+
+// Waiting is the number of Subscribes waiting for key.
+func (h *Hub) Waiting(key Key) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.waiters[key])
+}
+
+func (h *Hub) addWaiter(key Key) *waiter {
+	w := &waiter{refused: make(chan struct{})}
+	h.mu.Lock()
+	ws := h.waiters[key]
+	if ws == nil {
+		ws = make(map[*waiter]struct{})
+		h.waiters[key] = ws
+	}
+	ws[w] = struct{}{}
+	h.mu.Unlock()
+	return w
+}
+
+func (h *Hub) removeWaiter(key Key, w *waiter) {
+	h.mu.Lock()
+	if ws := h.waiters[key]; ws != nil {
+		delete(ws, w)
+		if len(ws) == 0 {
+			delete(h.waiters, key)
+		}
+	}
+	h.mu.Unlock()
 }
 
 // Listen registers fn to be called, synchronously and outside the hub's
@@ -197,7 +259,8 @@ func (h *Hub) Streams() []*Stream {
 
 // Subscribe adds a reader to the stream at key. When the stream is not live,
 // it waits up to wait (0: not at all) for a publisher, and returns
-// ErrNotFound if none comes.
+// ErrNotFound if none comes (or Refuse's error, if a source gives up
+// first).
 func (h *Hub) Subscribe(ctx context.Context, key Key, info ClientInfo, wait time.Duration) (*Reader, error) {
 	var timeout <-chan time.Time
 	if wait > 0 {
@@ -205,7 +268,7 @@ func (h *Hub) Subscribe(ctx context.Context, key Key, info ClientInfo, wait time
 		defer t.Stop()
 		timeout = t.C
 	}
-	demanded := false
+	var w *waiter
 	for {
 		h.mu.Lock()
 		if h.closed {
@@ -225,12 +288,15 @@ func (h *Hub) Subscribe(ctx context.Context, key Key, info ClientInfo, wait time
 		if timeout == nil {
 			return nil, fmt.Errorf("subscribe %s: %w", key, ErrNotFound)
 		}
-		if !demanded {
-			demanded = true
+		if w == nil {
+			w = h.addWaiter(key)
+			defer h.removeWaiter(key, w)
 			h.emit(Event{Type: EventDemand, Key: key})
 		}
 		select {
 		case <-published:
+		case <-w.refused:
+			return nil, fmt.Errorf("subscribe %s: %w", key, w.err)
 		case <-timeout:
 			return nil, fmt.Errorf("subscribe %s: no publisher within %s: %w", key, wait, ErrNotFound)
 		case <-ctx.Done():

@@ -91,6 +91,7 @@ func FuzzParse(f *testing.F) {
 		require.NoError(t, ValidName(req.Stream))
 		require.NotContains(t, req.App+req.Stream, "/")
 		require.NotEqual(t, "..", req.Stream)
+		require.NoError(t, ValidName(PlayName(req.Stream)), "a play name stays a safe name")
 		_, _ = req.ResolveVhost(func(string) bool { return true })
 		_ = req.Redacted()
 	})

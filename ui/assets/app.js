@@ -86,9 +86,12 @@
 
   function updateRow(r, s) {
     r.stream = s;
-    set(r, 0, s.path);
-    const pub = s.source ? 'transcode of ' + s.source : (s.publish.protocol + ' ' + (s.publish.ip || s.publish.remote));
-    set(r, 1, pub);
+    set(r, 0, s.path + (s.recording ? ' ● rec' : ''), s.recording ? 'name recording' : 'name');
+    let pub = s.source ? 'transcode of ' + s.source : (s.publish.protocol + ' ' + (s.publish.ip || s.publish.remote));
+    // A stream an edge pulls: its origin and the state of the link.
+    if (s.upstream) pub = 'pulled from ' + s.upstream.origin + ' (' + s.upstream.state +
+      (s.upstream.switches ? ', ' + s.upstream.switches + ' switches' : '') + ')';
+    set(r, 1, pub, s.upstream ? (s.upstream.state === 'playing' ? 'ok' : 'warn') : '');
     set(r, 2, dur(s.uptime));
     let cod = codecs(s.video, s.audio);
     if (s.output) cod += ' → ' + (s.output.video || s.output.audio ? codecs(s.output.video, s.output.audio) : '…');
@@ -162,6 +165,11 @@
     kv(dl, 'sent', bytes(s.send_bytes) + ' · ' + kbps(s.kbps.send_30s));
     kv(dl, 'dropped', String(s.dropped));
     if (s.hls) kv(dl, 'HLS', s.hls.url + (s.hls.segments ? ' · ' + s.hls.segments + ' segments' : ''));
+    if (s.upstream) {
+      const u = s.upstream;
+      kv(dl, 'upstream', u.origin + ' · ' + u.state + ' since ' + new Date(u.since).toLocaleTimeString() +
+        ' · ' + u.switches + ' switches' + (u.last_error ? ' · last error: ' + u.last_error : ''));
+    }
     a.appendChild(dl);
     box.appendChild(a);
     if (s.transcode) {
