@@ -13,7 +13,7 @@ import (
 // RedactedYAML prints the effective config with every secret hidden: the
 // value of each key whose name says it is a secret (admin_password,
 // publish_key, play_secret, redis_password, ...: redact.Key) becomes
-// "<redacted>", and every other string has the userinfo and secret query
+// redact.Value, and every other string has the userinfo and secret query
 // values of its URLs masked (hooks, forward destinations and backend,
 // RTSP sources, a Redis URL). It works on the YAML tree, so a section
 // added later is covered without being listed here.

@@ -21,9 +21,10 @@ vhosts:
       on_publish: ["http://10.0.0.5/h?key=h00kkey&room=1"]
       on_play: ["http://hk:hkpw@10.0.0.5/play"]
     security: {publish_key: "pubk3y"}
+cluster: {redis: "redis://:r3dispw@127.0.0.1:6379/0", node: n1, play_secret: "pl4y-s3cret-0123456789"}
 `
 
-var configSecrets = []string{"adm1npw", "c4mpw", "fwdt0k", "bkpw", "bks3c", "h00kkey", "hkpw", "pubk3y"}
+var configSecrets = []string{"adm1npw", "c4mpw", "fwdt0k", "bkpw", "bks3c", "h00kkey", "hkpw", "pubk3y", "r3dispw", "pl4y-s3cret"}
 
 func TestRedactedYAML(t *testing.T) {
 	c, err := Parse([]byte(secretsYAML), nil)
@@ -34,9 +35,11 @@ func TestRedactedYAML(t *testing.T) {
 	for _, s := range configSecrets {
 		require.NotContains(t, string(out), s)
 	}
-	require.Contains(t, string(out), "admin_password: <redacted>")
-	require.Contains(t, string(out), "publish_key: <redacted>")
+	require.Contains(t, string(out), "admin_password: <redacted, see --show-secrets>")
+	require.Contains(t, string(out), "publish_key: <redacted, see --show-secrets>")
 	require.Contains(t, string(out), "rtsp://xxx@10.0.0.9/stream")
+	require.Contains(t, string(out), "redis: redis://xxx@127.0.0.1:6379/0")
+	require.Contains(t, string(out), "play_secret: <redacted, see --show-secrets>")
 	require.Contains(t, string(out), "rtmp://10.0.0.2/live/[stream]?token=xxx")
 	require.Contains(t, string(out), "- 10.0.0.3:1935", "what holds no secret is printed as it is")
 	require.Contains(t, string(out), "room=1")
@@ -57,7 +60,7 @@ func TestRedactedYAML(t *testing.T) {
 func TestRedactedYAMLEmptySecretsStayEmpty(t *testing.T) {
 	out, err := Default().RedactedYAML()
 	require.NoError(t, err)
-	require.NotContains(t, string(out), "<redacted>", "an unset secret prints as unset")
+	require.NotContains(t, string(out), "<redacted", "an unset secret prints as unset")
 	full, err := Default().YAML()
 	require.NoError(t, err)
 	require.Equal(t, strings.Count(string(full), "\n"), strings.Count(string(out), "\n"))

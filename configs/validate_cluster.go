@@ -38,7 +38,7 @@ func (p *problems) cluster(c *Cluster) {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 			u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
-			p.add("cluster.public_url", "not a base URL like http://10.0.0.6:8080 (got %q)", c.PublicURL)
+			p.add("cluster.public_url", "not a base URL like http://10.0.0.6:8080 (got %q)", redactURL(c.PublicURL))
 		}
 	}
 	if c.MaxViewers < 0 {

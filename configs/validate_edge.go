@@ -12,7 +12,7 @@ func (p *problems) vhostCluster(key string, c *VhostCluster) {
 	}
 	for i, o := range c.Origin {
 		if !isDestination(o) {
-			p.add(fmt.Sprintf("%s.origin[%d]", key, i), "not host:port or rtmp:// URL (got %q)", o)
+			p.add(fmt.Sprintf("%s.origin[%d]", key, i), "not host:port or rtmp:// URL (got %q)", redactURL(o))
 		}
 	}
 	if c.Vhost != "" && !isName(c.Vhost) {

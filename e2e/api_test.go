@@ -184,8 +184,14 @@ type publisher struct {
 
 func startPublisher(t *testing.T, file, url string) *publisher {
 	t.Helper()
-	p := &publisher{done: make(chan struct{}), out: &lockedBuffer{}}
-	p.cmd = exec.Command("ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy", "-f", "flv", url)
+	return runPublisher(t, exec.Command("ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", file, "-c", "copy", "-f", "flv", url))
+}
+
+// runPublisher starts cmd (an ffmpeg publish) and stops it when the test
+// ends.
+func runPublisher(t *testing.T, cmd *exec.Cmd) *publisher {
+	t.Helper()
+	p := &publisher{cmd: cmd, done: make(chan struct{}), out: &lockedBuffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	require.NoError(t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.done) }()

@@ -3,13 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/podiumlive/podium/internal/loadgen"
 	"github.com/stretchr/testify/require"
 )
 
@@ -101,23 +100,11 @@ func TestChurn200(t *testing.T) {
 
 // shortFLVPlay reads an HTTP-FLV play until 64 KiB of it arrived.
 func shortFLVPlay(url string) error {
-	c := http.Client{Timeout: 10 * time.Second}
-	res, err := c.Get(url)
-	if err != nil {
-		return err
+	b, err := loadgen.HTTPRead(url, 64<<10, 10*time.Second)
+	if err == nil && !strings.HasPrefix(string(b), "FLV") {
+		err = fmt.Errorf("GET %s: not FLV", url)
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, res.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	if err != nil {
-		return err
-	}
-	if len(b) < 64<<10 || !strings.HasPrefix(string(b), "FLV") {
-		return fmt.Errorf("GET %s: %d bytes, not FLV", url, len(b))
-	}
-	return nil
+	return err
 }
 
 // shortHLSPlay fetches the playlist and its newest segment.

@@ -133,6 +133,32 @@ func nsProxy(t *testing.T, ns, addr string) int {
 // when set, carries the client-to-server direction instead of io.Copy.
 func proxy(t *testing.T, dial func() (net.Conn, error), shape func(dst io.Writer, src io.Reader)) int {
 	t.Helper()
+	return serveConns(t, func(c net.Conn, track func(net.Conn)) {
+		s, err := dial()
+		if err != nil {
+			c.Close()
+			return
+		}
+		track(s)
+		var pipes sync.WaitGroup
+		pipes.Go(func() {
+			if shape != nil {
+				shape(s, c)
+			} else {
+				_, _ = io.Copy(s, c)
+			}
+			s.Close()
+		})
+		pipes.Go(func() { _, _ = io.Copy(c, s); c.Close() })
+		pipes.Wait()
+	})
+}
+
+// serveConns listens on 127.0.0.1 and runs serve on each connection in its
+// own goroutine; when the test ends it closes the listener and every
+// connection (the accepted ones and those serve tracks) and waits.
+func serveConns(t *testing.T, serve func(c net.Conn, track func(net.Conn))) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -150,25 +176,7 @@ func proxy(t *testing.T, dial func() (net.Conn, error), shape func(dst io.Writer
 				return
 			}
 			track(c)
-			wg.Go(func() {
-				s, err := dial()
-				if err != nil {
-					c.Close()
-					return
-				}
-				track(s)
-				var pipes sync.WaitGroup
-				pipes.Go(func() {
-					if shape != nil {
-						shape(s, c)
-					} else {
-						_, _ = io.Copy(s, c)
-					}
-					s.Close()
-				})
-				pipes.Go(func() { _, _ = io.Copy(c, s); c.Close() })
-				pipes.Wait()
-			})
+			wg.Go(func() { serve(c, track) })
 		}
 	})
 	t.Cleanup(func() {
@@ -253,15 +261,6 @@ func nsPodium(t *testing.T, ns, ip string, rtmp, http int, extraYAML string) (p 
 // nsPublisher is startPublisher with ffmpeg run inside namespace ns.
 func nsPublisher(t *testing.T, ns, file, url string) *publisher {
 	t.Helper()
-	p := &publisher{done: make(chan struct{}), out: &lockedBuffer{}}
-	p.cmd = exec.Command("ip", "netns", "exec", ns, "ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", file,
-		"-c", "copy", "-f", "flv", url)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	require.NoError(t, p.cmd.Start())
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
-	return p
+	return runPublisher(t, exec.Command("ip", "netns", "exec", ns, "ffmpeg", "-v", "error", "-re", "-stream_loop", "-1",
+		"-i", file, "-c", "copy", "-f", "flv", url))
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/podiumlive/podium/flv"
-	"golang.org/x/sys/unix"
 )
 
 // Push is a client session that publishes one stream to an RTMP server
@@ -109,25 +108,18 @@ func DialPush(ctx context.Context, raw string, o PushOptions) (*Push, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
-	// TCP_USER_TIMEOUT: the kernel drops the connection once sent data has
-	// gone unacknowledged for WriteTimeout. The write deadline alone only
-	// fires when the send buffer is full, which a silent peer behind a
-	// partition (no RST) or a low-bitrate stream may take minutes to fill;
-	// and a connection whose retransmission timer backed off during a
-	// congestion episode is replaced instead of waiting for its next retry.
-	userTimeout := int(o.WriteTimeout / time.Millisecond)
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, userTimeout)
-			if serr == nil && o.SendBuffer > 0 {
+	d := net.Dialer{}
+	if o.SendBuffer > 0 {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, o.SendBuffer)
+			}); err != nil {
+				return err
 			}
-		}); err != nil {
-			return err
+			return serr
 		}
-		return serr
-	}}
+	}
 	nc, err := d.DialContext(ctx, "tcp", t.hostPort)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 )
 
 // TestPushNoDelay: a push leaves Nagle on (as SRS and nginx-rtmp do)
@@ -18,13 +17,7 @@ func TestPushNoDelay(t *testing.T) {
 	for i, noDelay := range []bool{false, true} {
 		p, err := DialPush(context.Background(), fmt.Sprintf("rtmp://%s/live/s%d", srv.addr(), i), PushOptions{NoDelay: noDelay})
 		require.NoError(t, err)
-		rc, err := p.conn.SyscallConn()
-		require.NoError(t, err)
-		got, gerr := -1, error(nil)
-		require.NoError(t, rc.Control(func(fd uintptr) {
-			got, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
-		}))
-		require.NoError(t, gerr)
+		got := tcpOpt(t, p, syscall.TCP_NODELAY)
 		want := 0
 		if noDelay {
 			want = 1
@@ -34,28 +27,15 @@ func TestPushNoDelay(t *testing.T) {
 	}
 }
 
-// TestPushUserTimeout: a push's socket has TCP_USER_TIMEOUT = WriteTimeout,
-// so a peer that stops acknowledging (a partition without RST) is dropped
-// by the kernel in WriteTimeout even while the send buffer has room (the
-// write deadline alone would wait for it to fill: at a low bitrate,
-// minutes). TestNetFaultNamespaces is the end-to-end check.
-func TestPushUserTimeout(t *testing.T) {
-	srv := startServer(t, DefaultLimits(), false)
-	for i, wt := range []time.Duration{0, 3 * time.Second} {
-		p, err := DialPush(context.Background(), fmt.Sprintf("rtmp://%s/live/u%d", srv.addr(), i), PushOptions{WriteTimeout: wt})
-		require.NoError(t, err)
-		rc, err := p.conn.SyscallConn()
-		require.NoError(t, err)
-		got, gerr := -1, error(nil)
-		require.NoError(t, rc.Control(func(fd uintptr) {
-			got, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
-		}))
-		require.NoError(t, gerr)
-		want := 5000 // the default WriteTimeout
-		if wt > 0 {
-			want = int(wt / time.Millisecond)
-		}
-		require.Equal(t, want, got)
-		p.Close(time.Second)
-	}
+// tcpOpt reads an IPPROTO_TCP socket option of p's connection.
+func tcpOpt(t *testing.T, p *Push, opt int) int {
+	t.Helper()
+	rc, err := p.conn.SyscallConn()
+	require.NoError(t, err)
+	got, gerr := -1, error(nil)
+	require.NoError(t, rc.Control(func(fd uintptr) {
+		got, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, opt)
+	}))
+	require.NoError(t, gerr)
+	return got
 }

@@ -13,8 +13,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,20 +198,8 @@ func fixtureArgs(file, url string) []string {
 
 // readSome GETs url and reads n bytes of it.
 func readSome(url string, n int64) error {
-	c := http.Client{Timeout: 10 * time.Second}
-	res, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, res.Status)
-	}
-	got, err := io.CopyN(io.Discard, res.Body, n)
-	if got < n {
-		return fmt.Errorf("GET %s: %d of %d bytes: %v", url, got, n, err)
-	}
-	return nil
+	_, err := loadgen.HTTPRead(url, n, 10*time.Second)
+	return err
 }
 
 // waitHTTP waits until url answers 200.

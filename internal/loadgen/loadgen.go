@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"sync"
 	"time"
 
@@ -198,4 +200,23 @@ func (p *Player) Stats() PlayerStats {
 		s.SinceVideo = time.Since(p.lastVideo)
 	}
 	return s
+}
+
+// HTTPRead GETs url and reads its first n bytes (a short HTTP-FLV or HLS
+// play): an error unless it answers 200 with at least n bytes.
+func HTTPRead(url string, n int64, timeout time.Duration) ([]byte, error) {
+	c := http.Client{Timeout: timeout}
+	res, err := c.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, n))
+	if int64(len(b)) < n {
+		return b, fmt.Errorf("GET %s: %d of %d bytes: %v", url, len(b), n, err)
+	}
+	return b, nil
 }

@@ -16,7 +16,7 @@ import (
 const Mask = "xxx"
 
 // Value replaces the whole value of a secret config key.
-const Value = "<redacted>"
+const Value = "<redacted, see --show-secrets>"
 
 // params are the query parameters whose values are secrets.
 var params = []string{"key", "token", "secret", "password", "pass", "passwd", "auth", "sign", "signature", "access_token", "api_key", "apikey"}
