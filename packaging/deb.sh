@@ -33,7 +33,7 @@ grep -q '^data_dir: /var/lib/podium ' "$stage/podium.yaml" || {
 install -m 0644 "$repo/packaging/podium.service" "$stage/podium.service"
 install -m 0644 "$repo/docs/deploy.md" "$stage/deploy.md"
 mkdir "$stage/examples"
-for role in relay master slave recorder; do
+for role in relay master slave recorder edge; do
   install -m 0644 "$repo/configs/$role.yaml" "$stage/examples/$role.yaml"
 done
 for s in postinst prerm postrm; do

@@ -7,6 +7,8 @@ PKGS=(
   # build: go-astiav links FFmpeg 5.1's libraries through pkg-config; cgo
   # needs the C library's headers, which a minimal Debian lacks (grp.h)
   pkg-config gcc libc6-dev
+  # make itself: a minimal Debian (debootstrap --variant=minbase) lacks it
+  make
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
   libswscale-dev libswresample-dev libavdevice-dev
   # tests: real peers on the media path
@@ -20,6 +22,8 @@ PKGS=(
   redis-server
   # network-fault tests: veth pairs in namespaces, tbf, nftables drop rules
   iproute2 nftables
+  # make fresh-test / fresh-smoke: a minimal Debian 12 chroot (scripts/fresh-debian.sh)
+  debootstrap
   # packaging tests: systemd-analyze verify of the .deb's unit
   systemd
 )
