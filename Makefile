@@ -29,7 +29,7 @@ test: deps ## format check, vet + architecture fences, every test with -race (un
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@$(MAKE) --no-print-directory lint
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 60m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 fuzz: ## run every fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME=2m)

@@ -138,7 +138,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf("HLS preview playing: currentTime %.1f", previewTime)
 	require.Greater(t, previewTime, 1.0)
 	require.Equal(t, "/live/cam1.m3u8", tab.Text("#preview-msg"))
-	tab.Screenshot(shot)
+	tab.FullScreenshot(shot)
 	fi, err := os.Stat(shot)
 	require.NoError(t, err)
 	require.Greater(t, fi.Size(), int64(10_000))

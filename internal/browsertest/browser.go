@@ -257,13 +257,24 @@ func (tab *Tab) Text(css string) string {
 	return Eval[string](tab, fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, css))
 }
 
-// Screenshot writes a PNG of the whole page to path.
+// Screenshot writes a PNG of what the window shows to path.
 func (tab *Tab) Screenshot(path string) {
 	tab.t.Helper()
+	tab.screenshot(path, chromedp.CaptureScreenshot())
+}
+
+// FullScreenshot writes a PNG of the whole page, scrolled or not, to path.
+func (tab *Tab) FullScreenshot(path string) {
+	tab.t.Helper()
+	tab.screenshot(path, chromedp.FullScreenshot(100))
+}
+
+func (tab *Tab) screenshot(path string, shot chromedp.Action[[]byte]) {
+	tab.t.Helper()
 	var png []byte
-	err := tab.within(30*time.Second, func(ctx context.Context) error {
+	err := tab.within(60*time.Second, func(ctx context.Context) error {
 		var err error
-		png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		png, err = chromedp.Run(ctx, shot)
 		return err
 	})
 	require.NoError(tab.t, err, "screenshot")
