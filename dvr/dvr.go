@@ -26,6 +26,7 @@ import (
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/drain"
 	"github.com/podiumlive/podium/internal/ratelog"
 )
 
@@ -174,16 +175,7 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 	// Recorders of streams that ended (hub closed) close their files; one
 	// still reading a live stream is stopped after a bound.
-	done := make(chan struct{})
-	go func() { m.recWG.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
-	if cancel != nil {
-		cancel()
-	}
-	<-done
+	drain.Wait(&m.recWG, 5*time.Second, cancel)
 	m.wg.Wait()
 	m.hooks.Wait()
 }

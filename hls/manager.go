@@ -30,6 +30,7 @@ import (
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/ingest/streamurl"
+	"github.com/podiumlive/podium/internal/drain"
 	"github.com/podiumlive/podium/internal/ratelog"
 )
 
@@ -237,16 +238,7 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 	// Streams that ended (hub closed) drain and write their last segment;
 	// a segmenter still reading a live stream is stopped after a bound.
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-	}
-	if cancel != nil {
-		cancel()
-	}
-	<-done
+	drain.Wait(&m.wg, 5*time.Second, cancel)
 }
 
 // Wait returns when every segmenter has ended.

@@ -51,12 +51,9 @@ func (u *UI) edgeMetrics(p *promWriter, views []StreamView) {
 		return
 	}
 	c := u.deps.EdgeCounters()
-	p.family("podium_edge_pulls_total", "counter", "Streams an edge pulled from its origins on demand.")
-	p.sample("podium_edge_pulls_total", float64(c.Pulls))
-	p.family("podium_edge_failovers_total", "counter", "Switches of a pulled stream to another origin.")
-	p.sample("podium_edge_failovers_total", float64(c.Failovers))
-	p.family("podium_edge_upstream_errors_total", "counter", "Origin sessions of a pull that failed or broke.")
-	p.sample("podium_edge_upstream_errors_total", float64(c.UpstreamErrors))
+	p.one("podium_edge_pulls_total", "counter", "Streams an edge pulled from its origins on demand.", float64(c.Pulls))
+	p.one("podium_edge_failovers_total", "counter", "Switches of a pulled stream to another origin.", float64(c.Failovers))
+	p.one("podium_edge_upstream_errors_total", "counter", "Origin sessions of a pull that failed or broke.", float64(c.UpstreamErrors))
 	p.family("podium_stream_upstream_switches_total", "counter", "Origin switches of a pulled stream.")
 	for i := range views {
 		if up := views[i].Upstream; up != nil {

@@ -30,6 +30,12 @@ func (p *promWriter) family(name, typ, help string) {
 }
 
 // sample writes name{labels} value; labels are name/value pairs.
+// one writes a family of one unlabelled sample.
+func (p *promWriter) one(name, typ, help string, v float64) {
+	p.family(name, typ, help)
+	p.sample(name, v)
+}
+
 func (p *promWriter) sample(name string, v float64, labels ...string) {
 	p.b.WriteString(name)
 	if len(labels) > 0 {

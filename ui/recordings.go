@@ -157,14 +157,10 @@ func (u *UI) recordingMetrics(p *promWriter) {
 		return
 	}
 	s := u.deps.Recordings.RecordingStats()
-	p.family("podium_dvr_bytes_total", "counter", "Bytes of recordings written (closed files and those being written).")
-	p.sample("podium_dvr_bytes_total", float64(s.Bytes))
-	p.family("podium_dvr_files_total", "counter", "Recordings closed.")
-	p.sample("podium_dvr_files_total", float64(s.Files))
-	p.family("podium_dvr_failures_total", "counter", "Recording write failures and files not started for lack of disk.")
-	p.sample("podium_dvr_failures_total", float64(s.Failures))
-	p.family("podium_dvr_recording", "gauge", "Files being written now.")
-	p.sample("podium_dvr_recording", float64(s.Recording))
+	p.one("podium_dvr_bytes_total", "counter", "Bytes of recordings written (closed files and those being written).", float64(s.Bytes))
+	p.one("podium_dvr_files_total", "counter", "Recordings closed.", float64(s.Files))
+	p.one("podium_dvr_failures_total", "counter", "Recording write failures and files not started for lack of disk.", float64(s.Failures))
+	p.one("podium_dvr_recording", "gauge", "Files being written now.", float64(s.Recording))
 	p.family("podium_dvr_disk_free_bytes", "gauge", "Free disk where a vhost records (-1: unknown).")
 	for _, d := range s.Disks {
 		p.sample("podium_dvr_disk_free_bytes", float64(d.Free), "vhost", d.Vhost, "dir", d.Dir)
