@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -30,7 +31,10 @@ func openWithin(ctx context.Context, conn net.Conn, timeout time.Duration, open 
 	stop()
 	if err != nil {
 		var re *RedirectError
-		if ctx.Err() != nil && !errors.Is(err, ErrRejected) && !errors.As(err, &re) {
+		// The conn's deadline can fire a moment before ctx's timer does:
+		// a deadline error is the timeout too.
+		timedOut := ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)
+		if timedOut && !errors.Is(err, ErrRejected) && !errors.As(err, &re) {
 			err = fmt.Errorf("%w (no answer within %v)", err, timeout)
 		}
 		return err
