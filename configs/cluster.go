@@ -1,5 +1,7 @@
 package configs
 
+import "strings"
+
 // Cluster is the top-level cluster section: the registry every box writes
 // each heartbeat and the play-URL allocator reads. Absent (nil) = a box
 // alone with an in-memory registry.
@@ -25,6 +27,28 @@ type Cluster struct {
 	// PlaySecret, when set, makes /api/v1/play require ?token= (HMAC of
 	// app/stream/expiry) and signs the URLs it hands out.
 	PlaySecret string `mapstructure:"play_secret" yaml:"play_secret"`
+	// Group puts this box in a named group of origins ("masters"): its
+	// streams are claimed in the registry, a forward destination or edge
+	// origin "group:NAME" reaches the group's members ("" = in no group).
+	Group string `mapstructure:"group" yaml:"group"`
+	// RTMP is the host:port other boxes reach this box's RTMP at (forward
+	// to it, pull from it; "" = <first non-loopback IP>:<rtmp port>).
+	RTMP string `mapstructure:"rtmp" yaml:"rtmp"`
+	// Redirect answers a play of a class another member of the group has
+	// with an SRS-style RTMP 302 to that member instead of pulling it
+	// from the member (false, the default).
+	Redirect bool `mapstructure:"redirect" yaml:"redirect"`
+}
+
+// GroupPrefix starts a forward destination or an edge origin that names a
+// group of the registry instead of a box: "group:masters".
+const GroupPrefix = "group:"
+
+// GroupName returns the group a destination or origin names ("group:NAME"
+// → "NAME", true).
+func GroupName(dest string) (string, bool) {
+	name, ok := strings.CutPrefix(dest, GroupPrefix)
+	return name, ok
 }
 
 // clusterDefaults are the values a present cluster section starts from.
@@ -32,6 +56,7 @@ func clusterDefaults() map[string]any {
 	return map[string]any{
 		"redis": "", "node": "", "line": "", "public_url": "",
 		"max_viewers": 0, "heartbeat": "2s", "play_secret": "",
+		"group": "", "rtmp": "", "redirect": false,
 	}
 }
 

@@ -160,7 +160,7 @@ func (p *problems) vhosts(c *Config, names map[string]int) {
 			p.transcode(names, loops[i], key+".transcode", v)
 		}
 		if v.Forward != nil {
-			p.forward(key+".forward", v.Forward)
+			p.forward(key+".forward", v.Forward, c.Cluster != nil)
 		}
 		if v.HLS != nil {
 			p.hls(key+".hls", v.HLS)
@@ -175,7 +175,7 @@ func (p *problems) vhosts(c *Config, names map[string]int) {
 			p.dvr(key+".dvr", v.DVR)
 		}
 		if v.Cluster != nil {
-			p.vhostCluster(key+".cluster", v.Cluster)
+			p.vhostCluster(key+".cluster", v.Cluster, c.Cluster != nil)
 		}
 	}
 }
@@ -284,8 +284,11 @@ func transcodeLoops(c *Config, names map[string]int) map[int][]string {
 	return loops
 }
 
-func (p *problems) forward(key string, f *Forward) {
+func (p *problems) forward(key string, f *Forward, registry bool) {
 	for i, d := range f.Destinations {
+		if p.groupRef(fmt.Sprintf("%s.destinations[%d]", key, i), d, registry) {
+			continue
+		}
 		if !isDestination(d) {
 			p.add(fmt.Sprintf("%s.destinations[%d]", key, i), "not host:port or rtmp:// URL (got %q)", redactURL(d))
 		}
@@ -300,6 +303,23 @@ func (p *problems) forward(key string, f *Forward) {
 
 // isDestination accepts host:port and rtmp://host[:port]/... with SRS
 // placeholders [app] [stream] [vhost] [param].
+// groupRef checks a "group:NAME" destination or origin; false when dest
+// names no group (then it is a box's address). A group is found in the
+// registry, so it needs the top-level cluster section.
+func (p *problems) groupRef(key, dest string, registry bool) bool {
+	name, ok := GroupName(dest)
+	if !ok {
+		return false
+	}
+	switch {
+	case !isName(name) || len(name) > 64:
+		p.add(key, "not a group name after group: (1 to 64 of 0-9 A-Z a-z _ . -, got %q)", name)
+	case !registry:
+		p.add(key, "%s needs the top-level cluster section (the registry that knows the group's members)", dest)
+	}
+	return true
+}
+
 func isDestination(s string) bool {
 	r := strings.NewReplacer("[app]", "app", "[stream]", "stream", "[vhost]", "vhost", "[param]", "param")
 	s = r.Replace(s)

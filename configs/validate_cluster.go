@@ -47,6 +47,12 @@ func (p *problems) cluster(c *Cluster) {
 	if hb := c.Heartbeat.Std(); hb < 100*time.Millisecond || hb > time.Minute {
 		p.add("cluster.heartbeat", "must be between 100ms and 1m (got %s)", c.Heartbeat)
 	}
+	if c.Group != "" && (!isName(c.Group) || len(c.Group) > 64) {
+		p.add("cluster.group", "not a group name: 1 to 64 of 0-9 A-Z a-z _ . - (got %q)", c.Group)
+	}
+	if c.RTMP != "" && !isHostPort(c.RTMP) {
+		p.add("cluster.rtmp", "not host:port (got %q)", c.RTMP)
+	}
 	if c.PlaySecret != "" && len(c.PlaySecret) < 16 {
 		p.add("cluster.play_secret", "too short: at least 16 characters")
 	}

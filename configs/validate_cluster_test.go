@@ -64,3 +64,44 @@ func TestClusterSection(t *testing.T) {
 		require.NotContains(t, err.Error(), "secret@", "the password is not echoed")
 	}
 }
+
+// TestClusterGroups: cluster.group, cluster.rtmp and cluster.redirect, and
+// "group:NAME" as a forward destination and an edge origin (which need the
+// registry, the top-level cluster section).
+func TestClusterGroups(t *testing.T) {
+	c, err := Parse([]byte(`cluster: {redis: "redis://127.0.0.1:6379/0", group: masters, rtmp: "10.0.0.11:1935", redirect: true}
+vhosts:
+  - name: __defaultVhost__
+    forward: {destinations: ["group:masters", "10.0.0.9:1935"]}
+  - name: transcode
+    cluster: {mode: remote, origin: ["group:masters"]}
+`), nil)
+	require.NoError(t, err)
+	require.Equal(t, "masters", c.Cluster.Group)
+	require.Equal(t, "10.0.0.11:1935", c.Cluster.RTMP)
+	require.True(t, c.Cluster.Redirect)
+	g, ok := GroupName(c.Vhosts[0].Forward.Destinations[0])
+	require.True(t, ok)
+	require.Equal(t, "masters", g)
+	_, ok = GroupName(c.Vhosts[0].Forward.Destinations[1])
+	require.False(t, ok)
+
+	c, err = Parse([]byte("cluster: {node: a}\n"), nil)
+	require.NoError(t, err)
+	require.Equal(t, "", c.Cluster.Group)
+	require.False(t, c.Cluster.Redirect)
+
+	bad := map[string]string{
+		"cluster: {group: \"a b\"}\n":   "cluster.group",
+		"cluster: {rtmp: \"nohost\"}\n": "cluster.rtmp",
+		"cluster: {redirect: maybe}\n":  "cluster.redirect",
+		"vhosts:\n  - name: __defaultVhost__\n    forward: {destinations: [\"group:masters\"]}\n": "vhosts[0].forward.destinations[0]: group:masters needs the top-level cluster section",
+		"cluster: {}\nvhosts:\n  - name: __defaultVhost__\n    forward: {destinations: [\"group:a/b\"]}\n": "vhosts[0].forward.destinations[0]: not a group name",
+		"vhosts:\n  - name: __defaultVhost__\n    cluster: {mode: remote, origin: [\"group:masters\"]}\n": "vhosts[0].cluster.origin[0]: group:masters needs",
+		"cluster: {}\nvhosts:\n  - name: __defaultVhost__\n    cluster: {mode: remote, origin: [\"group:\"]}\n": "vhosts[0].cluster.origin[0]: not a group name",
+	}
+	for y, want := range bad {
+		_, err := Parse([]byte(y), nil)
+		require.ErrorContains(t, err, want, y)
+	}
+}

@@ -5,12 +5,15 @@ import (
 	"time"
 )
 
-func (p *problems) vhostCluster(key string, c *VhostCluster) {
+func (p *problems) vhostCluster(key string, c *VhostCluster, registry bool) {
 	p.oneOf(key+".mode", c.Mode, ClusterLocal, ClusterRemote)
 	if c.Mode == ClusterRemote && len(c.Origin) == 0 {
-		p.add(key+".origin", "required when mode is remote (host:port or rtmp:// URL)")
+		p.add(key+".origin", "required when mode is remote (host:port, rtmp:// URL or group:NAME)")
 	}
 	for i, o := range c.Origin {
+		if p.groupRef(fmt.Sprintf("%s.origin[%d]", key, i), o, registry) {
+			continue
+		}
 		if !isDestination(o) {
 			p.add(fmt.Sprintf("%s.origin[%d]", key, i), "not host:port or rtmp:// URL (got %q)", redactURL(o))
 		}
