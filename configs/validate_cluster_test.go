@@ -95,9 +95,9 @@ vhosts:
 		"cluster: {group: \"a b\"}\n":   "cluster.group",
 		"cluster: {rtmp: \"nohost\"}\n": "cluster.rtmp",
 		"cluster: {redirect: maybe}\n":  "cluster.redirect",
-		"vhosts:\n  - name: __defaultVhost__\n    forward: {destinations: [\"group:masters\"]}\n": "vhosts[0].forward.destinations[0]: group:masters needs the top-level cluster section",
-		"cluster: {}\nvhosts:\n  - name: __defaultVhost__\n    forward: {destinations: [\"group:a/b\"]}\n": "vhosts[0].forward.destinations[0]: not a group name",
-		"vhosts:\n  - name: __defaultVhost__\n    cluster: {mode: remote, origin: [\"group:masters\"]}\n": "vhosts[0].cluster.origin[0]: group:masters needs",
+		"vhosts:\n  - name: __defaultVhost__\n    forward: {destinations: [\"group:masters\"]}\n":               "vhosts[0].forward.destinations[0]: group:masters needs the top-level cluster section",
+		"cluster: {}\nvhosts:\n  - name: __defaultVhost__\n    forward: {destinations: [\"group:a/b\"]}\n":      "vhosts[0].forward.destinations[0]: not a group name",
+		"vhosts:\n  - name: __defaultVhost__\n    cluster: {mode: remote, origin: [\"group:masters\"]}\n":       "vhosts[0].cluster.origin[0]: group:masters needs",
 		"cluster: {}\nvhosts:\n  - name: __defaultVhost__\n    cluster: {mode: remote, origin: [\"group:\"]}\n": "vhosts[0].cluster.origin[0]: not a group name",
 	}
 	for y, want := range bad {
