@@ -32,7 +32,13 @@ func newGroupBox(t *testing.T, reg Registry, id, group string) *groupBox {
 	t.Helper()
 	b := &groupBox{logs: &syncbuf.Buffer{}}
 	b.Cluster = New(reg, Config{Node: id, PublicURL: "http://" + id + ":8080", Heartbeat: 2 * time.Second, Group: group, RTMP: id + ":1935"},
-		func() Local { b.mu.Lock(); defer b.mu.Unlock(); l := b.loc; l.Streams = append([]Stream(nil), l.Streams...); return l },
+		func() Local {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			l := b.loc
+			l.Streams = append([]Stream(nil), l.Streams...)
+			return l
+		},
 		slog.New(slog.NewTextHandler(b.logs, nil)))
 	return b
 }
@@ -67,7 +73,9 @@ func nodesOf(ms []groups.Member) []string {
 func key(name string) string { return "__defaultVhost__/live/" + name }
 
 func TestLoad(t *testing.T) {
-	n := func(cpu float64, tcs int, streams ...Stream) Node { return Node{CPU: cpu, Transcodes: tcs, Streams: streams} }
+	n := func(cpu float64, tcs int, streams ...Stream) Node {
+		return Node{CPU: cpu, Transcodes: tcs, Streams: streams}
+	}
 	pub := Stream{Name: "a"}
 	out := Stream{Name: "a", Transcoded: true}
 	pulled := Stream{Name: "b", Pulled: true}
