@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -102,6 +103,18 @@ func TestClusterClaims(t *testing.T) {
 	require.Equal(t, "m2", g.Moves[0].To)
 	require.Equal(t, "released", g.Moves[0].Reason)
 	require.Contains(t, m1.Logs.String(), `msg="class moved" component=cluster group=masters stream=__defaultVhost__/live/room3 from=m1 to=m2 reason=released`)
+
+	// podium cluster lists the group too.
+	out, errOut, code := runPodium(t, "cluster", "--config", filepath.Join(m1.Dir, "podium.yaml"))
+	require.Equal(t, 0, code, "%s", errOut)
+	require.Contains(t, out, "group masters (2 live members)")
+	require.Regexp(t, `(?m)^m2\s+127\.0\.0\.1:\d+\s+[\d.]+\s+2\s+2\s+\d+%\s+`+k2+` `+k3, out)
+	out, errOut, code = runPodium(t, "cluster", "--json", "--config", filepath.Join(m1.Dir, "podium.yaml"))
+	require.Equal(t, 0, code, "%s", errOut)
+	var cli groupsAnswer
+	require.NoError(t, json.Unmarshal([]byte(out), &cli))
+	require.Len(t, cli.Groups, 1)
+	require.Equal(t, "m2", cli.Groups[0].Owners[k3])
 
 	// The Cluster page shows the group, each member's classes, the move.
 	base := fmt.Sprintf("http://127.0.0.1:%d", m1.HTTP)
