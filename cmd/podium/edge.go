@@ -83,13 +83,6 @@ func edgeVhost(cfg *configs.Config) func(string) bool {
 	}
 }
 
-// edgeDirectory is the registry's groups the edge resolves "group:NAME"
-// origins through (nil: none yet).
-func edgeDirectory(cl *clusterParts) groups.Directory {
-	_ = cl
-	return nil
-}
-
 // edgeLate lets the RTMP server, built before the edge, ask it for an
 // RTMP 302 (cluster.redirect) and make a pull give way to a publish.
 type edgeLate struct{ e atomic.Pointer[edge.Edge] }

@@ -172,7 +172,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
 	sources.Start(runCtx)
 	// Edge vhosts pull from their origins when a stream is played.
-	edges := newEdge(cfg, hub, limits, edgeDirectory(cl), log.With("component", "edge"))
+	edges := newEdge(cfg, hub, limits, cl.directory(), log.With("component", "edge"))
 	late.e.Store(edges)
 	edges.Start(runCtx)
 	// The dashboard, API and /metrics; the HW panel is what `podium hw`
