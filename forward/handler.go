@@ -36,7 +36,7 @@ type handler struct {
 	// reader info; only the handler's goroutine uses url and target.
 	target string
 	// grp is set for a `group:NAME` destination (see runGroup).
-	grp *groupRoute
+	grp  *groupRoute
 	opts Options
 	log  *slog.Logger
 	// noDelay is the vhost's tcp_nodelay when the handler started.

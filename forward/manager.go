@@ -33,7 +33,7 @@ type fwdStream struct {
 	st       *stream.Stream
 	set      Settings
 	log      *slog.Logger
-	gone     chan struct{} // closed on unpublish (or when the vhost stops forwarding)
+	gone     chan struct{}       // closed on unpublish (or when the vhost stops forwarding)
 	handlers map[string]*handler // by URL, or by group:NAME
 	// held: another member of this box's group owns the stream, so this
 	// box does not forward it (the claim's loser).
