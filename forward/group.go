@@ -37,16 +37,16 @@ type groupRoute struct {
 	every  time.Duration
 }
 
-// takeMove spends a move token; if none is left it returns how long until
-// one is.
+// takeMove spends a move token; when none is left it reserves the next
+// one and returns how long until it comes.
 func (g *groupRoute) takeMove(now time.Time) time.Duration {
 	g.tokens = min(g.burst, g.tokens+float64(now.Sub(g.filled))/float64(g.every))
 	g.filled = now
-	if g.tokens >= 1 {
-		g.tokens--
+	g.tokens--
+	if g.tokens >= 0 {
 		return 0
 	}
-	return time.Duration((1 - g.tokens) * float64(g.every))
+	return time.Duration(-g.tokens * float64(g.every))
 }
 
 func (h *handler) setMember(m groups.Member, move bool) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,8 +116,10 @@ func memberKey(name string) stream.Key {
 }
 
 // flowing reports whether m has name with media arriving.
-func (m *member) flowing(name string) bool {
-	st := m.hub.Get(memberKey(name))
+func (m *member) flowing(name string) bool { return m.slave.flowing(name) }
+
+func (s *slave) flowing(name string) bool {
+	st := s.hub.Get(memberKey(name))
 	return st != nil && st.Stats().In.Packets > 5
 }
 
@@ -277,4 +280,151 @@ func TestGroupStickyAndMove(t *testing.T) {
 	require.NotEmpty(t, batch)
 	require.True(t, batch[0].Key, "output resumes on a keyframe")
 	r.Done()
+}
+
+// squat publishes key on hub (the name is then taken: a publish of it is
+// refused) until the returned func is called.
+func squat(t *testing.T, hub *stream.Hub, key stream.Key) func() {
+	t.Helper()
+	pub, err := hub.Publish(key, stream.ClientInfo{Protocol: "test"})
+	require.NoError(t, err)
+	var once sync.Once
+	release := func() { once.Do(pub.Close) }
+	t.Cleanup(release)
+	return release
+}
+
+// TestGroupRefusedAndNoMoveBack: a member that refuses the publish is
+// left at once for the next; once it accepts again (and is the least
+// loaded) the stream stays where it is, while new streams go there.
+func TestGroupRefusedAndNoMoveBack(t *testing.T) {
+	a, b := startMember(t, "a"), startMember(t, "b")
+	release := squat(t, a.hub, memberKey("s1"))
+	dir := &fakeDir{}
+	dir.set(a.info(0), b.info(1))
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	o := groupOpts(dir)
+	o.MemberBackoff = 200 * time.Millisecond
+	mgr := startGroupManager(t, hub, o)
+	start := time.Now()
+	publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
+	require.Eventually(t, func() bool { return b.flowing("s1") }, 3*time.Second, 10*time.Millisecond)
+	t.Logf("on b %v after the publish", time.Since(start))
+	s := groupStats(mgr, "s1")
+	require.Equal(t, uint64(1), s.Moves)
+	require.Contains(t, s.LastError, "rejected")
+
+	release()
+	dir.set(a.info(0), b.info(5))
+	time.Sleep(time.Second)
+	s = groupStats(mgr, "s1")
+	require.Equal(t, "b", s.Member, "never moves back by itself")
+	require.Equal(t, uint64(1), s.Moves)
+	require.Nil(t, a.hub.Get(memberKey("s1")))
+
+	publishLoop(t, hub, relayKey("s2"), stream.ClientInfo{Protocol: "test"})
+	require.Eventually(t, func() bool { return a.flowing("s2") }, 3*time.Second, 10*time.Millisecond,
+		"the member that refused takes new streams once its backoff ended")
+}
+
+// TestGroupMovesRateLimited: members that drop the stream as soon as it
+// arrives (flapping) get it MoveBurst times at once, then once per
+// MoveEvery: the stream does not bounce.
+func TestGroupMovesRateLimited(t *testing.T) {
+	a, b := startMember(t, "a"), startMember(t, "b")
+	dir := &fakeDir{}
+	dir.set(a.info(0), b.info(1))
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	o := groupOpts(dir)
+	o.MemberBackoff = time.Millisecond // only the move budget holds the stream back
+	o.MoveBurst, o.MoveEvery = 2, time.Second
+	mgr := startGroupManager(t, hub, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	kicked := make(chan struct{})
+	go func() {
+		defer close(kicked)
+		for ctx.Err() == nil {
+			for _, m := range []*member{a, b} {
+				if st := m.hub.Get(memberKey("s1")); st != nil {
+					st.Kick()
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() { cancel(); <-kicked }()
+	publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
+	time.Sleep(2500 * time.Millisecond)
+	s := groupStats(mgr, "s1")
+	t.Logf("in 2.5 s: %d moves, %d reconnects, last error %q", s.Moves, s.Reconnects, s.LastError)
+	require.GreaterOrEqual(t, s.Moves, uint64(3), "it keeps moving off failing members")
+	require.LessOrEqual(t, s.Moves, uint64(5), "2 at once, then 1 a second")
+}
+
+// TestGroupMemberLeaves: a member that leaves the group (the registry no
+// longer lists it) loses its streams to another member within 3 s.
+func TestGroupMemberLeaves(t *testing.T) {
+	a, b := startMember(t, "a"), startMember(t, "b")
+	dir := &fakeDir{}
+	dir.set(a.info(0), b.info(1))
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	mgr := startGroupManager(t, hub, groupOpts(dir))
+	publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
+	require.Eventually(t, func() bool { return a.flowing("s1") }, 5*time.Second, 10*time.Millisecond)
+	left := time.Now()
+	dir.set(b.info(1))
+	require.Eventually(t, func() bool { return b.flowing("s1") }, 3*time.Second, 10*time.Millisecond)
+	t.Logf("moved in %v", time.Since(left))
+	require.Eventually(t, func() bool { return a.hub.Get(memberKey("s1")) == nil }, 3*time.Second, 10*time.Millisecond)
+	s := groupStats(mgr, "s1")
+	require.Equal(t, uint64(1), s.Moves)
+	require.Equal(t, "b", s.Member)
+}
+
+// TestClaimLoserHolds: a stream another member of the group owns is not
+// forwarded to this box's slaves (nor a transcoder's output of it); it
+// starts when this box wins the claim and stops when it loses it.
+func TestClaimLoserHolds(t *testing.T) {
+	sl := startSlave(t)
+	dir := &fakeDir{}
+	dir.setLost(relayKey("s1").String(), true)
+	dir.setLost("__defaultVhost__/live/in", true)
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	mgr := NewManager(hub, map[string]Settings{"transcode": {Destinations: []string{sl.addr}, HopLimit: 1}}, groupOpts(dir), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr.Start(ctx)
+	defer func() { cancel(); mgr.Wait() }()
+	publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
+	publishLoop(t, hub, relayKey("out"), stream.ClientInfo{Protocol: "transcode", Remote: "__defaultVhost__/live/in"})
+	time.Sleep(500 * time.Millisecond)
+	require.Empty(t, mgr.Stats())
+	require.Empty(t, sl.hub.Streams())
+
+	dir.setLost(relayKey("s1").String(), false)
+	require.Eventually(t, func() bool { return sl.flowing("s1") }, 3*time.Second, 10*time.Millisecond)
+	require.Nil(t, sl.hub.Get(memberKey("out")), "the output of a class another member owns stays held")
+	dir.setLost("__defaultVhost__/live/in", false)
+	require.Eventually(t, func() bool { return sl.flowing("out") }, 3*time.Second, 10*time.Millisecond)
+
+	dir.setLost(relayKey("s1").String(), true)
+	require.Eventually(t, func() bool { return sl.hub.Get(memberKey("s1")) == nil }, 3*time.Second, 10*time.Millisecond)
+	require.Len(t, mgr.Stats(), 1)
+}
+
+// TestGroupWithoutCluster: with no registry, a group destination forwards
+// nowhere and says so in its stats.
+func TestGroupWithoutCluster(t *testing.T) {
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	defer hub.Close()
+	mgr := startGroupManager(t, hub, testOpts())
+	publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
+	require.Eventually(t, func() bool { return len(mgr.Stats()) == 1 }, 3*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		s := mgr.Stats()[0]
+		return s.Destination == "group:masters" && s.State == StateBackoff && strings.Contains(s.LastError, "no cluster registry")
+	}, 3*time.Second, 10*time.Millisecond)
 }
