@@ -149,7 +149,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	// that ingest and transcode end, flush, and close gracefully.
 	fwdCtx, fwdStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer fwdStop()
-	fwd := forward.NewManager(hub, forward.SettingsFrom(cfg), forward.Options{}, log.With("component", "forward"))
+	fwd := forward.NewManager(hub, forward.SettingsFrom(cfg), forward.Options{Groups: cl.directory()}, log.With("component", "forward"))
 	fwd.Start(fwdCtx)
 	// HLS, like forward, outlives runCtx: at shutdown each segmenter
 	// writes the last segment of the stream that ingest and transcode end.
