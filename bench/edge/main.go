@@ -28,6 +28,7 @@ import (
 	"github.com/podiumlive/podium/bench/internal/fixture"
 	"github.com/podiumlive/podium/bench/internal/harness"
 	"github.com/podiumlive/podium/bench/internal/proc"
+	"github.com/podiumlive/podium/bench/internal/scrape"
 	"github.com/podiumlive/podium/rtmp"
 )
 
@@ -43,6 +44,7 @@ type options struct {
 	cold     int
 	minShare float64
 	flv      bool
+	pprof    string
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	flag.IntVar(&o.cold, "cold", 5, "cold-stream first-frame measurements per edge")
 	flag.Float64Var(&o.minShare, "min-share", 0.5, "fail if a player received less than this share of the expected bytes")
 	flag.BoolVar(&o.flv, "flv", true, "also measure the counts with HTTP-FLV players on Podium (nginx-rtmp has no HTTP-FLV)")
+	flag.StringVar(&o.pprof, "pprof", "", "after each window, save Podium's heap and goroutine profiles (/debug/pprof) in this dir")
 	harness.ParseFlags()
 	harness.Main("edge", func(ctx context.Context) error { return run(ctx, o) })
 }
@@ -194,7 +197,8 @@ func run(ctx context.Context, o options) error {
 	}
 	_ = origin
 	originURL := fmt.Sprintf("rtmp://127.0.0.1:%d/live", ports[0])
-	srv, err := r.StartServers(ctx, fmt.Sprintf(`vhosts:
+	srv, err := r.StartServers(ctx, fmt.Sprintf(`auth: {admin_password: `+adminPassword+`}
+vhosts:
   - name: __defaultVhost__
     cluster: {mode: remote, origin: ["127.0.0.1:%d"]}
 `, ports[0]), fmt.Sprintf("application live { live on; pull %s; }", originURL))
@@ -254,6 +258,9 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		if err := saveProfiles(o.pprof, pod.http, fmt.Sprintf("rtmp-%d", n)); err != nil {
+			return err
+		}
 		failures = append(failures, f...)
 		res.Rows = append(res.Rows, rows...)
 		if rows[0].CPUPctPerViewer > 0 {
@@ -279,6 +286,9 @@ func run(ctx context.Context, o options) error {
 			}
 			rows, f, err := measure(ctx, o, []*edgeServer{flv}, map[string]int64{flv.name: base["podium"]}, fix)
 			if err != nil {
+				return err
+			}
+			if err := saveProfiles(o.pprof, pod.http, fmt.Sprintf("flv-%d", n)); err != nil {
 				return err
 			}
 			failures = append(failures, f...)
@@ -314,6 +324,36 @@ func run(ctx context.Context, o options) error {
 	b, _ := json.Marshal(res)
 	fmt.Printf("%s\n", b)
 	return harness.Failed("edge", failures)
+}
+
+// adminPassword is the Podium edge's admin login (for -pprof).
+const adminPassword = "bench-edge-admin"
+
+// saveProfiles writes Podium's heap (after a GC) and goroutine profiles
+// to dir/heap-PHASE.pb.gz and dir/goroutine-PHASE.txt; nothing when dir
+// is "".
+func saveProfiles(dir string, httpPort int, phase string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pprof dir: %w", err)
+	}
+	c := scrape.New(httpPort, adminPassword)
+	for _, p := range []struct{ path, file string }{
+		{"/debug/pprof/heap?gc=1", "heap-" + phase + ".pb.gz"},
+		{"/debug/pprof/goroutine?debug=1", "goroutine-" + phase + ".txt"},
+	} {
+		b, err := c.Get(p.path)
+		if err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.file), b, 0o644); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	slog.Info("profiles saved", "dir", dir, "phase", phase)
+	return nil
 }
 
 func coldNames(n int) []string {
