@@ -403,9 +403,9 @@ func coldBehindPodium(ctx context.Context, r *harness.Run, o options, fix fixtur
 	}
 	origin := fmt.Sprintf("rtmp://127.0.0.1:%d/live", ports[0])
 	pubCtx, stop := context.WithCancel(ctx)
-	defer stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer wg.Wait() // after stop (defers run last first)
+	defer stop()
 	for _, name := range cold {
 		p := proc.NewPeer("publisher podium "+name, fix.PublishArgs(origin+"/"+name)...)
 		wg.Go(func() { p.Keep(pubCtx, &r.Group) })
