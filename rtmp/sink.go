@@ -265,8 +265,13 @@ func (s *Sink) progressed() bool {
 	return false
 }
 
-// batchBytes is the most WriteBatch encodes before writing.
-const batchBytes = 64 << 10
+// batchBytes is the most WriteBatch encodes before writing; a buffer
+// over keepBytes is let go after it (live batches and held audio are a
+// few KB: a player kept ~64 KiB from its first, GOP-cache, batch).
+const (
+	batchBytes = 64 << 10
+	keepBytes  = 16 << 10
+)
 
 // WriteBatch is the peer goroutine's path: finish pending, then the
 // packets the hub queued meanwhile.
@@ -290,8 +295,8 @@ func (s *Sink) WriteBatch(batch []media.Packet, meta media.Metadata, ver uint64)
 	}
 	err := s.writeLocked(s.buf)
 	s.buf = s.buf[:0]
-	if cap(s.buf) > 2*batchBytes {
-		s.buf = nil // a huge keyframe's: don't keep it for the session
+	if cap(s.buf) > keepBytes {
+		s.buf = nil // a burst's or a keyframe's: don't keep it for the session
 	}
 	return err
 }
