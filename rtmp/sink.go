@@ -33,13 +33,17 @@ type Sink struct {
 	timeout time.Duration
 	written atomic.Uint64
 
-	wmu     sync.Mutex
-	w       PacketWriter
-	shared  *PacketCache // the stream's, set by Attach; used by direct only
-	buf     []byte
-	pending []byte
-	acked   uint64 // TCP bytes_acked at the last progress check
-	err     error  // the socket failed: the peer goroutine ends the session
+	wmu       sync.Mutex
+	w         PacketWriter
+	shared    *PacketCache // the stream's, set by Attach; used by direct only
+	buf       []byte       // held audio (see hold), then what is being written
+	pending   []byte
+	held      bool          // buf starts with held audio messages
+	heldDTS   time.Duration // the first held packet's
+	video     bool          // a video packet was written; lastVideo is its DTS
+	lastVideo time.Duration
+	acked     uint64 // TCP bytes_acked at the last progress check
+	err       error  // the socket failed: the peer goroutine ends the session
 
 	// tryWrite's callback and its arguments, made once: a closure per
 	// write would be heap allocations per packet and peer.
@@ -81,12 +85,18 @@ func (s *Sink) direct(p *media.Packet, meta media.Metadata, ver uint64) stream.D
 	if s.err != nil {
 		return stream.DirectPending // wake the player goroutine to end
 	}
-	s.buf = s.w.AppendConfig(s.w.AppendMetadata(s.buf[:0], meta, ver), p)
+	s.buf = s.w.AppendConfig(s.w.AppendMetadata(s.buf, meta, ver), p)
 	out := s.shared.message(p) // usually sent as it is: no copy
+	if s.hold(p) {
+		s.buf = append(s.buf, out...)
+		return stream.DirectSent
+	}
 	if len(s.buf) > 0 {
-		s.buf = append(s.buf, out...) // after metadata or a sequence header
+		s.buf = append(s.buf, out...) // after held audio, metadata or a sequence header
 		out = s.buf
 	}
+	s.held = false
+	defer func() { s.buf = s.buf[:0] }()
 	n, err := s.tryWrite(out)
 	s.written.Add(uint64(max(n, 0)))
 	switch {
@@ -98,6 +108,39 @@ func (s *Sink) direct(p *media.Packet, meta media.Metadata, ver uint64) stream.D
 	}
 	s.pending = append(s.pending[:0], out[n:]...)
 	return stream.DirectPending
+}
+
+// Holding audio: an audio message of a stream with live video waits in
+// buf for the next message (usually the next video frame, at most a frame
+// interval later) and goes out with it in one send(2). A player then costs
+// one send(2) per video frame instead of one per message: at 30 fps with
+// 44.1 kHz AAC that is 30 calls a second instead of 73, and the sends are
+// most of an edge's CPU per viewer (bench/edge). nginx-rtmp sends every
+// message on its own; SRS merges writes for 350 ms by default. Bounded:
+// audio is held only while video came within videoLive, for at most
+// holdSpan of media time and holdBytes, so an audio-only stream, or a
+// stream whose video stopped, is sent message by message.
+const (
+	videoLive = 200 * time.Millisecond
+	holdSpan  = 100 * time.Millisecond
+	holdBytes = 16 << 10
+)
+
+// hold reports whether p's message is to be held (appended to buf) rather
+// than written now. wmu is held.
+func (s *Sink) hold(p *media.Packet) bool {
+	if p.Track.Kind == media.KindVideo {
+		s.video, s.lastVideo = true, p.DTS
+		return false
+	}
+	if p.Track.Kind != media.KindAudio || !s.video || p.DTS-s.lastVideo > videoLive || p.DTS < s.lastVideo-videoLive ||
+		len(s.buf) > holdBytes || (s.held && p.DTS-s.heldDTS > holdSpan) {
+		return false
+	}
+	if !s.held {
+		s.held, s.heldDTS = true, p.DTS
+	}
+	return true
 }
 
 // RawWrite and RawRead are send(2) and recv(2) on a non-blocking socket
@@ -222,22 +265,38 @@ func (s *Sink) progressed() bool {
 	return false
 }
 
+// batchBytes is the most WriteBatch encodes before writing; a buffer
+// over keepBytes is let go after it (live batches and held audio are a
+// few KB: a player kept ~64 KiB from its first, GOP-cache, batch).
+const (
+	batchBytes = 64 << 10
+	keepBytes  = 16 << 10
+)
+
 // WriteBatch is the peer goroutine's path: finish pending, then the
 // packets the hub queued meanwhile.
 func (s *Sink) WriteBatch(batch []media.Packet, meta media.Metadata, ver uint64) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	s.buf = s.w.AppendMetadata(s.buf[:0], meta, ver)
+	// After the held audio, if any. A GOP-cache burst (a new player's
+	// first batch, ~200 KB at 1.5 Mbit/s) is written in pieces of about
+	// batchBytes: a buffer for the whole burst per joining player was most
+	// of an edge's RSS per viewer (bench/edge).
+	s.buf = s.w.AppendMetadata(s.buf, meta, ver)
+	s.held = false
 	for i := range batch {
 		s.buf = s.w.AppendPacket(s.buf, &batch[i])
+		if len(s.buf) >= batchBytes {
+			if err := s.writeLocked(s.buf); err != nil {
+				return err
+			}
+			s.buf = s.buf[:0]
+		}
 	}
 	err := s.writeLocked(s.buf)
-	if cap(s.buf) > 64<<10 {
-		// A GOP-cache burst (a new player's first batch): don't keep it
-		// for the whole session. Live batches are a few KB; a 256 KiB
-		// limit kept ~200 KB per player of a 1.5 Mbit/s stream
-		// (bench/edge, RSS per viewer).
-		s.buf = nil
+	s.buf = s.buf[:0]
+	if cap(s.buf) > keepBytes {
+		s.buf = nil // a burst's or a keyframe's: don't keep it for the session
 	}
 	return err
 }
@@ -246,7 +305,13 @@ func (s *Sink) WriteBatch(batch []media.Packet, meta media.Metadata, ver uint64)
 func (s *Sink) Control(b []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.writeLocked(b); err != nil {
+	out := b
+	if s.held {
+		s.buf = append(s.buf, b...)
+		out, s.held = s.buf, false
+		defer func() { s.buf = s.buf[:0] }()
+	}
+	if err := s.writeLocked(out); err != nil {
 		return 0, err
 	}
 	return len(b), nil

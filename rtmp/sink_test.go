@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -113,4 +114,74 @@ func TestPacketCacheReusesOnlyTheSamePacket(t *testing.T) {
 	keyed := ps[3]
 	keyed.Key = true
 	require.NotEqual(t, diff, c.message(&keyed), "same payload, other key flag")
+}
+
+// An audio message of a stream with live video waits for the next message
+// and goes out with it (one send(2) for both); audio is held for at most
+// holdSpan, and an audio-only stream's goes out at once.
+func TestSinkSendsAudioWithTheNextMessage(t *testing.T) {
+	hub := stream.NewHub(stream.DefaultOptions(), nil)
+	play := func(name string) (*stream.Publisher, net.Conn) {
+		key := stream.Key{Vhost: "__defaultVhost__", App: "live", Name: name}
+		pub, err := hub.Publish(key, stream.ClientInfo{})
+		require.NoError(t, err)
+		r, err := hub.Subscribe(context.Background(), key, stream.ClientInfo{}, 0)
+		require.NoError(t, err)
+		srv, cli := tcpPair(t)
+		NewSink(srv, time.Second, false).Attach(r)
+		return pub, cli
+	}
+	var w PacketWriter
+	expect := func(c net.Conn, ps ...media.Packet) {
+		t.Helper()
+		var want []byte
+		for i := range ps {
+			want = w.AppendPacket(want, &ps[i])
+		}
+		got := make([]byte, len(want))
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		_, err := io.ReadFull(c, got)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	nothing := func(c net.Conn) {
+		t.Helper()
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
+		n, err := c.Read(make([]byte, 1))
+		require.Zero(t, n, "bytes on the wire while audio should be held")
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	}
+	ms := time.Millisecond
+	v := func(dts time.Duration) media.Packet {
+		return media.Packet{Track: testVideo, DTS: dts, PTS: dts, Key: dts == 0, Data: []byte{0, 0, 0, 1, byte(dts / ms)}}
+	}
+	a := func(dts time.Duration) media.Packet {
+		return media.Packet{Track: testAudio, DTS: dts, PTS: dts, Key: true, Data: []byte{byte(dts / ms)}}
+	}
+
+	pub, c := play("av")
+	pub.WritePacket(v(0))
+	expect(c, v(0))
+	pub.WritePacket(a(10 * ms))
+	pub.WritePacket(a(30 * ms))
+	nothing(c)
+	pub.WritePacket(v(33 * ms))
+	expect(c, a(10*ms), a(30*ms), v(33*ms))
+	// Video stops: audio is held for holdSpan at most.
+	for d := 50 * ms; d <= 150*ms; d += 20 * ms {
+		pub.WritePacket(a(d))
+	}
+	nothing(c)
+	pub.WritePacket(a(170 * ms)) // over holdSpan since the first held: all go
+	expect(c, a(50*ms), a(70*ms), a(90*ms), a(110*ms), a(130*ms), a(150*ms), a(170*ms))
+	pub.WritePacket(a(250 * ms)) // no video for over videoLive: sent at once
+	expect(c, a(250*ms))
+	pub.Close()
+
+	w = PacketWriter{}
+	pub, c = play("audio")
+	pub.WritePacket(a(0))
+	expect(c, a(0))
+	pub.WritePacket(a(23 * ms))
+	expect(c, a(23*ms))
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/podiumlive/podium/bench/internal/fixture"
 	"github.com/podiumlive/podium/bench/internal/harness"
 	"github.com/podiumlive/podium/bench/internal/proc"
+	"github.com/podiumlive/podium/bench/internal/scrape"
 	"github.com/podiumlive/podium/rtmp"
 )
 
@@ -43,6 +44,9 @@ type options struct {
 	cold     int
 	minShare float64
 	flv      bool
+	pprof    string
+	// podiumOrigin: also time cold streams on a Podium edge of a Podium origin
+	podiumOrigin bool
 }
 
 func main() {
@@ -54,6 +58,8 @@ func main() {
 	flag.IntVar(&o.cold, "cold", 5, "cold-stream first-frame measurements per edge")
 	flag.Float64Var(&o.minShare, "min-share", 0.5, "fail if a player received less than this share of the expected bytes")
 	flag.BoolVar(&o.flv, "flv", true, "also measure the counts with HTTP-FLV players on Podium (nginx-rtmp has no HTTP-FLV)")
+	flag.StringVar(&o.pprof, "pprof", "", "after each window, save Podium's heap and goroutine profiles (/debug/pprof) in this dir")
+	flag.BoolVar(&o.podiumOrigin, "podium-origin", true, "also time the cold first frame on a Podium edge pulling from a Podium origin (GOP cache)")
 	harness.ParseFlags()
 	harness.Main("edge", func(ctx context.Context) error { return run(ctx, o) })
 }
@@ -194,7 +200,8 @@ func run(ctx context.Context, o options) error {
 	}
 	_ = origin
 	originURL := fmt.Sprintf("rtmp://127.0.0.1:%d/live", ports[0])
-	srv, err := r.StartServers(ctx, fmt.Sprintf(`vhosts:
+	srv, err := r.StartServers(ctx, fmt.Sprintf(`auth: {admin_password: `+adminPassword+`}
+vhosts:
   - name: __defaultVhost__
     cluster: {mode: remote, origin: ["127.0.0.1:%d"]}
 `, ports[0]), fmt.Sprintf("application live { live on; pull %s; }", originURL))
@@ -254,6 +261,9 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		if err := saveProfiles(o.pprof, pod.http, fmt.Sprintf("rtmp-%d", n)); err != nil {
+			return err
+		}
 		failures = append(failures, f...)
 		res.Rows = append(res.Rows, rows...)
 		if rows[0].CPUPctPerViewer > 0 {
@@ -281,6 +291,9 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return err
 			}
+			if err := saveProfiles(o.pprof, pod.http, fmt.Sprintf("flv-%d", n)); err != nil {
+				return err
+			}
 			failures = append(failures, f...)
 			res.Rows = append(res.Rows, rows...)
 		}
@@ -292,28 +305,122 @@ func run(ctx context.Context, o options) error {
 	stopLoad()
 	wg.Wait()
 
-	// Cold streams: time from the play to the first video frame.
+	// Cold streams: time from the play to the first video frame, on each
+	// edge and, for comparison, straight from the nginx-rtmp origin (which
+	// has no GOP cache: a new player waits for the next keyframe).
+	cold := coldNames(o.cold)
+	coldURLs := func(base string) []string {
+		out := make([]string, len(cold))
+		for i, name := range cold {
+			out[i] = base + "/" + name
+		}
+		return out
+	}
 	for _, s := range edges {
-		var ms []float64
-		for _, name := range coldNames(o.cold) {
-			d, err := firstFrame(ctx, s.url(name))
-			if err != nil {
-				failures = append(failures, fmt.Sprintf("%s: cold %s: %v", s.name, name, err))
-				continue
-			}
-			ms = append(ms, float64(d.Microseconds())/1000)
+		failures = append(failures, firstFrames(ctx, &res, s.name, coldURLs(fmt.Sprintf("rtmp://127.0.0.1:%d/live", s.port)))...)
+	}
+	failures = append(failures, firstFrames(ctx, &res, "nginx-rtmp origin (direct)", coldURLs(originURL))...)
+	if o.podiumOrigin {
+		f, err := coldBehindPodium(ctx, r, o, fix, cold, &res)
+		if err != nil {
+			return err
 		}
-		if len(ms) > 0 {
-			slices.Sort(ms)
-			res.FirstFrameMs[s.name] = ms[len(ms)/2]
-			res.FirstFrameMaxs[s.name] = ms[len(ms)-1]
-		}
+		failures = append(failures, f...)
 	}
 	report(&res)
 	res.OK = len(failures) == 0
 	b, _ := json.Marshal(res)
 	fmt.Printf("%s\n", b)
 	return harness.Failed("edge", failures)
+}
+
+// adminPassword is the Podium edge's admin login (for -pprof).
+const adminPassword = "bench-edge-admin"
+
+// saveProfiles writes Podium's heap (after a GC) and goroutine profiles
+// to dir/heap-PHASE.pb.gz and dir/goroutine-PHASE.txt; nothing when dir
+// is "".
+func saveProfiles(dir string, httpPort int, phase string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pprof dir: %w", err)
+	}
+	c := scrape.New(httpPort, adminPassword)
+	for _, p := range []struct{ path, file string }{
+		{"/debug/pprof/heap?gc=1", "heap-" + phase + ".pb.gz"},
+		{"/debug/pprof/goroutine?debug=1", "goroutine-" + phase + ".txt"},
+	} {
+		b, err := c.Get(p.path)
+		if err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.file), b, 0o644); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	slog.Info("profiles saved", "dir", dir, "phase", phase)
+	return nil
+}
+
+// firstFrames plays each url once (streams the server has not pulled
+// yet) and records the median and max time to the first video frame
+// under name.
+func firstFrames(ctx context.Context, res *result, name string, urls []string) []string {
+	var ms []float64
+	var failures []string
+	for _, u := range urls {
+		d, err := firstFrame(ctx, u)
+		if err != nil {
+			failures = append(failures, fmt.Sprintf("%s: cold %s: %v", name, u, err))
+			continue
+		}
+		ms = append(ms, float64(d.Microseconds())/1000)
+	}
+	if len(ms) > 0 {
+		slices.Sort(ms)
+		res.FirstFrameMs[name] = ms[len(ms)/2]
+		res.FirstFrameMaxs[name] = ms[len(ms)-1]
+	}
+	return failures
+}
+
+// coldBehindPodium measures the cold first frame in the product's own
+// setup: a Podium edge pulling from a Podium origin (which keeps a GOP
+// cache), with the cold streams published to that origin.
+func coldBehindPodium(ctx context.Context, r *harness.Run, o options, fix fixture.File, cold []string, res *result) ([]string, error) {
+	ports, err := proc.FreePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := proc.StartPodium(ctx, &r.Group, o.env.Podium, filepath.Join(r.Dir, "podium-origin"), ports[0], ports[1], ""); err != nil {
+		return nil, err
+	}
+	if _, err := proc.StartPodium(ctx, &r.Group, o.env.Podium, filepath.Join(r.Dir, "podium-edge2"), ports[2], ports[3],
+		fmt.Sprintf("vhosts:\n  - name: __defaultVhost__\n    cluster: {mode: remote, origin: [\"127.0.0.1:%d\"]}\n", ports[0])); err != nil {
+		return nil, err
+	}
+	origin := fmt.Sprintf("rtmp://127.0.0.1:%d/live", ports[0])
+	pubCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after stop (defers run last first)
+	defer stop()
+	for _, name := range cold {
+		p := proc.NewPeer("publisher podium "+name, fix.PublishArgs(origin+"/"+name)...)
+		wg.Go(func() { p.Keep(pubCtx, &r.Group) })
+	}
+	if err := proc.Sleep(ctx, 3*time.Second); err != nil {
+		return nil, err
+	}
+	var urls, direct []string
+	for _, name := range cold {
+		urls = append(urls, fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", ports[2], name))
+		direct = append(direct, origin+"/"+name)
+	}
+	f := firstFrames(ctx, res, "podium edge of a podium origin", urls)
+	f = append(f, firstFrames(ctx, res, "podium origin (direct)", direct)...)
+	return f, nil
 }
 
 func coldNames(n int) []string {
@@ -459,7 +566,10 @@ func report(res *result) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "ratio podium/nginx-rtmp CPU per viewer at %s players: %.2f (target <= %.1f)\n", k, res.Ratios[k], res.Target)
 	}
-	for _, s := range []string{"nginx-rtmp", "podium"} {
+	for _, s := range []string{"nginx-rtmp", "podium", "nginx-rtmp origin (direct)", "podium edge of a podium origin", "podium origin (direct)"} {
+		if _, ok := res.FirstFrameMs[s]; !ok {
+			continue
+		}
 		fmt.Fprintf(w, "%s: first video frame of a cold stream: median %.0f ms, max %.0f ms (target <= 1000 ms for podium)\n",
 			s, res.FirstFrameMs[s], res.FirstFrameMaxs[s])
 	}

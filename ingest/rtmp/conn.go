@@ -77,6 +77,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.gate = &gateConn{GuardConn: c.guard}
 	c.sess = lalrtmp.NewServerSession(c, c.gate)
 	reuseReadBuffers(c.sess)
+	noPlayWriteQueue(c.sess)
 	return c
 }
 

@@ -2,8 +2,11 @@ package rtmp
 
 import (
 	"reflect"
+	"unsafe"
 
+	"github.com/q191201771/lal/pkg/base"
 	lalrtmp "github.com/q191201771/lal/pkg/rtmp"
+	"github.com/q191201771/naza/pkg/connection"
 )
 
 // reuseReadBuffers makes s's chunk composer reuse one message buffer per
@@ -21,5 +24,38 @@ func reuseReadBuffers(s *lalrtmp.ServerSession) bool {
 		return false
 	}
 	(*lalrtmp.ChunkComposer)(f.UnsafePointer()).SetReuseBufferFlag(true)
+	return true
+}
+
+// playConn is lal's connection for a session, less the asynchronous write
+// queue lal gives it once it plays (ModWriteChanSize: a 1024-message
+// channel, ~56 KB, and a goroutine per player). A player's media goes
+// through rtmpproto.Sink, straight to the socket; lal writes only its few
+// control messages, which then go synchronously through gateConn to the
+// sink, in order with the media, bounded by the sink's write timeout.
+// Publishers keep lal's queue: their control writes (acks) must never
+// block the read loop.
+type playConn struct {
+	connection.Connection
+	sess *lalrtmp.ServerSession
+}
+
+func (c *playConn) ModWriteChanSize(n int) {
+	if c.sess.GetStat().BaseType == base.SessionBaseTypeSubStr {
+		return
+	}
+	c.Connection.ModWriteChanSize(n)
+}
+
+// noPlayWriteQueue wraps s's connection in a playConn. lal v0.37.4 has no
+// option for it, so the field is reached by reflection, as in
+// reuseReadBuffers (TestNoPlayWriteQueue fails if lal moves it).
+func noPlayWriteQueue(s *lalrtmp.ServerSession) bool {
+	f := reflect.ValueOf(s).Elem().FieldByName("conn")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[connection.Connection]() || f.IsNil() {
+		return false
+	}
+	p := (*connection.Connection)(unsafe.Pointer(f.UnsafeAddr()))
+	*p = &playConn{Connection: *p, sess: s}
 	return true
 }

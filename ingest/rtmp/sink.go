@@ -46,22 +46,32 @@ func (g *gateConn) SetReadDeadline(t time.Time) error {
 	return g.GuardConn.SetReadDeadline(t)
 }
 
-// bufConn reads the socket through a 64 KiB buffer, with rtmpproto.RawRead. lal
-// reads through a 4 KiB one, so a 10 KiB video frame that arrived in one
-// burst would take three read(2) calls; here it takes one, and lal's reads
-// are served from memory. The guard inspects bytes as lal takes them,
-// after this buffer.
+// bufConn reads the socket through a buffer of up to 64 KiB, with
+// rtmpproto.RawRead. lal reads through a 4 KiB one, so a 10 KiB video frame
+// that arrived in one burst would take three read(2) calls; here it takes
+// one, and lal's reads are served from memory. The guard inspects bytes as
+// lal takes them, after this buffer. The buffer starts at 4 KiB and
+// doubles each time a read fills it: a publisher's grows to 64 KiB within
+// its first frames, a player's (which sends a few bytes a second) stays
+// small — 64 KiB per player was a sixth of an edge's memory per viewer.
 type bufConn struct {
 	net.Conn
 	rc   syscall.RawConn
 	buf  []byte
 	r, w int
+	grow bool // the last read filled buf
 	// The read callback and its results, made once (a closure per read
 	// would be heap allocations per read).
 	readFn func(fd uintptr) bool
 	rn     int
 	rerr   error
 }
+
+// bufConn's buffer sizes.
+const (
+	minReadBuf = 4 << 10
+	maxReadBuf = 64 << 10
+)
 
 func newBufConn(c net.Conn) net.Conn {
 	sc, ok := c.(syscall.Conn)
@@ -72,7 +82,7 @@ func newBufConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	b := &bufConn{Conn: c, rc: rc, buf: make([]byte, 64<<10)}
+	b := &bufConn{Conn: c, rc: rc, buf: make([]byte, minReadBuf)}
 	// Returning false on EAGAIN parks the goroutine in the netpoller until
 	// the socket is readable (or the read deadline passes).
 	b.readFn = func(fd uintptr) bool {
@@ -84,6 +94,9 @@ func newBufConn(c net.Conn) net.Conn {
 
 func (b *bufConn) Read(p []byte) (int, error) {
 	if b.r == b.w {
+		if b.grow {
+			b.buf, b.grow = make([]byte, 2*len(b.buf)), false
+		}
 		if err := b.rc.Read(b.readFn); err != nil {
 			return 0, err
 		}
@@ -95,6 +108,9 @@ func (b *bufConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		b.r, b.w = 0, n
+		// A full read: more was waiting. The next read gets a bigger
+		// buffer (this one is still being served).
+		b.grow = n == len(b.buf) && n < maxReadBuf
 	}
 	n := copy(p, b.buf[b.r:b.w])
 	b.r += n

@@ -48,7 +48,6 @@ func newReader(s *Stream, info ClientInfo) *Reader {
 		info:    info,
 		since:   time.Now(),
 		notify:  make(chan struct{}, 1),
-		ring:    make([]media.Packet, s.hub.opts.QueuePackets),
 		waitKey: s.video != nil, // start on a keyframe: the GOP cache's first packet, or the next one
 	}
 }
@@ -80,7 +79,7 @@ func (r *Reader) push(p *media.Packet, hasVideo bool) {
 			return
 		}
 	}
-	if r.n == len(r.ring) || (r.n > 0 && (r.bytes+len(p.Data) > opts.QueueBytes ||
+	if r.n == opts.QueuePackets || (r.n > 0 && (r.bytes+len(p.Data) > opts.QueueBytes ||
 		(r.maxLag > 0 && p.DTS-r.ring[r.head].DTS > r.maxLag))) {
 		// Too slow: lose the backlog, resume decodable at a keyframe.
 		lost := uint64(r.n)
@@ -117,12 +116,36 @@ func (r *Reader) push(p *media.Packet, hasVideo bool) {
 			return
 		}
 	}
+	if r.n == len(r.ring) {
+		r.growLocked(opts.QueuePackets)
+	}
 	r.ring[(r.head+r.n)%len(r.ring)] = *p
 	r.n++
 	r.bytes += len(p.Data)
 	r.mu.Unlock()
 	r.warn(warn)
 	r.signal()
+}
+
+// Ring sizes: a reader's queue starts empty and doubles from minRing up
+// to QueuePackets as packets wait in it; a drained queue longer than
+// keepRing is let go. A player that keeps up takes its packets on the
+// publisher's goroutine (SetDirect), so its queue holds a new player's GOP
+// burst and what arrives while a write blocks: a full 1024-slot ring per
+// reader was 57 KB of each viewer's ~360 KB on an edge (bench/edge).
+const (
+	minRing  = 16
+	keepRing = 256
+)
+
+// growLocked doubles the ring (up to limit slots), keeping the queue's order.
+func (r *Reader) growLocked(limit int) {
+	n := min(max(minRing, 2*len(r.ring)), limit)
+	ring := make([]media.Packet, n)
+	for i := range r.n {
+		ring[i] = r.ring[(r.head+i)%len(r.ring)]
+	}
+	r.ring, r.head = ring, 0
 }
 
 func (r *Reader) signal() {
@@ -266,6 +289,9 @@ func (r *Reader) ReadBatch(ctx context.Context, dst []media.Packet) ([]media.Pac
 			}
 			r.bytes = 0
 			r.head = 0
+			if len(r.ring) > keepRing {
+				r.ring = nil // a burst's ring: don't keep it for the session
+			}
 			r.poke = false
 			if r.direct != nil {
 				r.busy = true
