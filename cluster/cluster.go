@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/podiumlive/podium/internal/backoff"
@@ -35,6 +36,11 @@ type Config struct {
 	// one Redis round trip per allocation instead of two. 0 reads the
 	// registry on every allocation.
 	ViewTTL time.Duration
+	// Group is the group of origins this box is in ("" = none): each
+	// heartbeat claims its streams in the registry. RTMP is the host:port
+	// other boxes reach this box's RTMP at.
+	Group string
+	RTMP  string
 }
 
 // DefaultViewTTL is the ViewTTL a box runs with: another box's
@@ -48,6 +54,8 @@ type Local struct {
 	CPU       float64
 	Streams   []Stream
 	Draining  bool
+	// Transcodes is how many streams the box runs a transcode for.
+	Transcodes int
 }
 
 // Cluster is the cluster stage of one box: its heartbeat and the
@@ -78,6 +86,16 @@ type Cluster struct {
 	// (a box whose Redis is down from the start still serves its own
 	// streams).
 	self *Node
+
+	// The groups: the Directory's snapshot (see directory.go), its
+	// callbacks, the move log, and the claims this box holds (heartbeat
+	// goroutine only).
+	groups   atomic.Pointer[groupsView]
+	gmu      sync.Mutex
+	onChange []func()
+	moves    *moveLog
+	claimed  map[string]bool
+	nudge    chan struct{}
 }
 
 // reserveFor is how long an allocation counts against a node when no
@@ -101,7 +119,8 @@ func New(reg Registry, cfg Config, local func() Local, log *slog.Logger) *Cluste
 	return &Cluster{
 		reg: reg, cfg: cfg, local: local, log: log, dec: newDecoder(log),
 		instance: randomID(8), fallback: NewMemory(nil), pending: map[string]int64{},
-		rng: mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())),
+		rng:   mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64())),
+		moves: newMoveLog(), claimed: map[string]bool{}, nudge: make(chan struct{}, 1),
 	}
 }
 
@@ -134,10 +153,12 @@ func (c *Cluster) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			c.releaseAll(lctx)
 			_ = c.reg.Leave(lctx, c.cfg.Node, c.instance)
 			cancel()
 			return
 		case <-time.After(wait):
+		case <-c.nudge:
 		}
 	}
 }
@@ -156,6 +177,7 @@ func (c *Cluster) node(l Local) Node {
 		V: WireVersion, ID: c.cfg.Node, Kind: KindPodium, Line: c.cfg.Line, URL: c.cfg.PublicURL,
 		Serve: c.cfg.Serve, State: state, Pulls: c.cfg.Pulls, MaxViewers: c.cfg.MaxViewers,
 		Viewers: l.Viewers, EgressBps: l.EgressBps, CPU: l.CPU, Streams: streams,
+		Group: c.cfg.Group, RTMP: c.cfg.RTMP, Transcodes: l.Transcodes,
 		HeartbeatMs: c.cfg.Heartbeat.Milliseconds(), At: time.Now().UnixMilli(),
 	}
 }
@@ -190,7 +212,11 @@ func (c *Cluster) Beat(ctx context.Context) error {
 		c.setStatus("down", err)
 		return err
 	}
-	if _, err := c.refresh(actx); err != nil {
+	views, err := c.refresh(actx)
+	if err == nil {
+		err = c.groupRound(actx, n, views)
+	}
+	if err != nil {
 		c.setStatus("down", err)
 		return err
 	}

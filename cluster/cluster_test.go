@@ -182,6 +182,13 @@ func (failing) Leave(context.Context, string, string) error     { return errDown
 func (failing) Nodes(context.Context) ([]Entry, error)          { return nil, errDown }
 func (failing) Session(context.Context, string) ([]byte, error) { return nil, errDown }
 func (failing) Close() error                                    { return nil }
+func (failing) Claim(context.Context, string, string, []string, time.Duration) (map[string]string, error) {
+	return nil, errDown
+}
+func (failing) Release(context.Context, string, string, []string) error { return errDown }
+func (failing) Owners(context.Context, []string) (map[string]map[string]string, error) {
+	return nil, errDown
+}
 func (failing) Assign(context.Context, string, time.Duration, string, []byte, time.Duration) error {
 	return errDown
 }

@@ -21,6 +21,13 @@ type Memory struct {
 	nodes    map[string]memNode
 	reserved map[string]memCount
 	sessions map[string]memValue
+	// claims: group → stream key → holder.
+	claims map[string]map[string]memClaim
+}
+
+type memClaim struct {
+	node    string
+	expires time.Time
 }
 
 type memNode struct {
@@ -45,7 +52,7 @@ func NewMemory(now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{now: now, nodes: map[string]memNode{}, reserved: map[string]memCount{}, sessions: map[string]memValue{}}
+	return &Memory{now: now, nodes: map[string]memNode{}, reserved: map[string]memCount{}, sessions: map[string]memValue{}, claims: map[string]map[string]memClaim{}}
 }
 
 // Announce implements Registry.
@@ -148,3 +155,63 @@ func sortEntries(e []Entry) {
 
 // Close implements Registry.
 func (m *Memory) Close() error { return nil }
+
+// Claim implements Registry.
+func (m *Memory) Claim(_ context.Context, group, node string, keys []string, ttl time.Duration) (map[string]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	g := m.claims[group]
+	if g == nil {
+		g = map[string]memClaim{}
+		m.claims[group] = g
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		cur, ok := g[k]
+		if !ok || !cur.expires.After(now) || cur.node == node {
+			cur = memClaim{node: node, expires: now.Add(ttl)}
+			g[k] = cur
+		}
+		out[k] = cur.node
+	}
+	return out, nil
+}
+
+// Release implements Registry.
+func (m *Memory) Release(_ context.Context, group, node string, keys []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.claims[group]
+	for _, k := range keys {
+		if cur, ok := g[k]; ok && cur.node == node {
+			delete(g, k)
+		}
+	}
+	return nil
+}
+
+// Owners implements Registry.
+func (m *Memory) Owners(_ context.Context, groups []string) (map[string]map[string]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	out := map[string]map[string]string{}
+	for _, name := range boundGroups(groups) {
+		owners := map[string]string{}
+		keys := make([]string, 0, len(m.claims[name]))
+		for k, c := range m.claims[name] {
+			if !c.expires.After(now) {
+				delete(m.claims[name], k)
+				continue
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys) // bounded as Redis bounds its index (which goes by expiry)
+		for _, k := range keys[:min(len(keys), maxClaims)] {
+			owners[k] = m.claims[name][k].node
+		}
+		out[name] = owners
+	}
+	return out, nil
+}

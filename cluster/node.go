@@ -10,7 +10,9 @@ import (
 
 // WireVersion is the version of the node JSON this Podium writes. Entries
 // of a newer version (a newer Podium in a mixed cluster) are skipped and
-// logged once, as garbage is.
+// logged once, as garbage is. Fields added since (group, rtmp,
+// transcodes, a stream's pulled/transcoded) are optional: an older
+// Podium ignores them, and reads the same version.
 const WireVersion = 1
 
 // Node kinds.
@@ -39,6 +41,13 @@ type Node struct {
 	Viewers    int     `json:"viewers"`
 	EgressBps  int64   `json:"egress_bps"`
 	CPU        float64 `json:"cpu"` // host CPU in use, 0-1
+	// Group is the group of origins the box is in (cluster.group; "" =
+	// none); RTMP the host:port other boxes reach its RTMP at.
+	Group string `json:"group,omitempty"`
+	RTMP  string `json:"rtmp,omitempty"`
+	// Transcodes is how many streams the box runs a transcode for (a
+	// load input with CPU, see Load).
+	Transcodes int `json:"transcodes,omitempty"`
 	// Streams are the box's live streams.
 	Streams []Stream `json:"streams"`
 	// HeartbeatMs is the interval the entry is written at; it expires
@@ -62,7 +71,15 @@ type Stream struct {
 	// LastFrameMs is how long ago the stream's last packet arrived.
 	LastFrameMs int64 `json:"last_frame_ms"`
 	Viewers     int   `json:"viewers"`
+	// Pulled: a copy the box pulls from another box (an edge's pull),
+	// never claimed. Transcoded: the output of the box's own transcode.
+	Pulled     bool `json:"pulled,omitempty"`
+	Transcoded bool `json:"transcoded,omitempty"`
 }
+
+// Key is the stream's hub key as text, vhost/app/stream: the key claims
+// and the groups.Directory use.
+func (s Stream) Key() string { return s.Vhost + "/" + s.App + "/" + s.Name }
 
 // SRSInfo is the part of SRS's heartbeat body that is kept.
 type SRSInfo struct {

@@ -59,6 +59,19 @@ type Registry interface {
 	// Session returns session sid's value, ErrNoSession when there is
 	// none.
 	Session(ctx context.Context, sid string) ([]byte, error)
+	// Claim claims each of keys (stream keys, vhost/app/stream) in group
+	// for node, expiring after ttl: a free key is taken (SET NX), a key
+	// node holds already is refreshed, a key another node holds is left
+	// alone. It returns each key's holder after the call, in one round
+	// trip.
+	Claim(ctx context.Context, group, node string, keys []string, ttl time.Duration) (map[string]string, error)
+	// Release deletes node's claims on keys in group (compare-and-delete:
+	// another node's claim stays).
+	Release(ctx context.Context, group, node string, keys []string) error
+	// Owners reads every live claim of each group (stream key → node), at
+	// most maxClaims per group and maxReadGroups groups, in one round
+	// trip. Every group asked for is in the answer.
+	Owners(ctx context.Context, groups []string) (map[string]map[string]string, error)
 	// Close releases connections.
 	Close() error
 }

@@ -103,7 +103,7 @@ func (m *Manager) startHookLocked(fs *fwdStream) {
 				if m.streams[st.ID()] == fs && fs.set.Backend == hook {
 					fs.hookOK = true
 					fs.hookURLs = m.expand(fs, urls)
-					m.applyLocked(fs, fs.hookURLs, false)
+					m.applyLocked(fs, m.urlsLocked(fs), false)
 				}
 				m.mu.Unlock()
 				return

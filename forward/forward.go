@@ -15,6 +15,7 @@ import (
 
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/internal/backoff"
+	"github.com/podiumlive/podium/internal/groups"
 )
 
 // HopsParam is the query parameter that marks a forwarded push with the
@@ -69,6 +70,19 @@ type Options struct {
 	HookTimeout time.Duration
 	// ServerID is sent to the backend as server_id.
 	ServerID string
+	// Groups is the registry's view of the cluster's groups: the members
+	// a `group:NAME` destination picks from, and the claims that decide
+	// whether this box forwards a stream at all (a stream another member
+	// owns is not forwarded here). nil: no cluster; group destinations
+	// then forward nowhere and every stream is this box's.
+	Groups groups.Directory
+	// MemberBackoff is how long a member a push failed on is left out of
+	// this box's picks, for every stream (default 10 s).
+	MemberBackoff time.Duration
+	// MoveBurst moves of one stream go at once; then one per MoveEvery
+	// (defaults 3 and 10 s): a flapping group does not bounce a stream.
+	MoveBurst int
+	MoveEvery time.Duration
 }
 
 // backoff is the reconnect (and hook retry) schedule: ±25% jitter.
@@ -89,6 +103,11 @@ func (o Options) withDefaults() Options {
 	def(&o.BackoffMax, 30*time.Second)
 	def(&o.GoodRun, time.Minute)
 	def(&o.HookTimeout, 5*time.Second)
+	def(&o.MemberBackoff, 10*time.Second)
+	def(&o.MoveEvery, 10*time.Second)
+	if o.MoveBurst <= 0 {
+		o.MoveBurst = 3
+	}
 	if o.SendBuffer <= 0 {
 		o.SendBuffer = 128 << 10 // the kernel doubles it: ~1 s of 2 Mbit/s
 	}
@@ -120,4 +139,9 @@ type Stats struct {
 	Bitrate     int64     `json:"bitrate"` // bit/s over the last second
 	Dropped     uint64    `json:"dropped"` // packets the slave was too slow for
 	Since       time.Time `json:"since"`   // when State began
+	// Member is a group destination's current member (its node id).
+	Member string `json:"member,omitempty"`
+	// Moves counts a group destination's moves from a failed member to
+	// another.
+	Moves uint64 `json:"moves"`
 }

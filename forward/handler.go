@@ -30,8 +30,13 @@ var errStreamEnded = errors.New("stream ended")
 type handler struct {
 	hub  *stream.Hub
 	st   *stream.Stream
-	url  string
-	dest string // url with its secrets hidden: for logs, errors and stats
+	url  string // where the session dials; a group handler's changes with its member
+	dest string // the destination with its secrets hidden: for logs and stats
+	// target is url with its secrets hidden, for errors and the hub's
+	// reader info; only the handler's goroutine uses url and target.
+	target string
+	// grp is set for a `group:NAME` destination (see runGroup).
+	grp  *groupRoute
 	opts Options
 	log  *slog.Logger
 	// noDelay is the vhost's tcp_nodelay when the handler started.
@@ -50,12 +55,15 @@ type handler struct {
 	reader     *stream.Reader
 	sink       *rtmpproto.Sink // the current session's
 	written    uint64          // bytes of sessions already ended
+	member     string          // a group destination's current member
+	moves      uint64          // a group destination's moves between members
+	kickFn     context.CancelCauseFunc
 }
 
 func newHandler(hub *stream.Hub, st *stream.Stream, url string, gone <-chan struct{}, opts Options, log *slog.Logger) *handler {
 	dest := hooks.Redact(url)
 	return &handler{
-		hub: hub, st: st, url: url, dest: dest, opts: opts, gone: gone,
+		hub: hub, st: st, url: url, dest: dest, target: dest, opts: opts, gone: gone,
 		log:   log.With("destination", dest),
 		done:  make(chan struct{}),
 		state: StateConnecting, since: time.Now(),
@@ -84,6 +92,7 @@ func (h *handler) Stats() Stats {
 		Stream: h.st.Key().String(), Destination: h.dest,
 		State: h.state, LastError: h.lastError, Reconnects: h.reconnects,
 		Bytes: h.written, Dropped: h.dropped, Since: h.since,
+		Member: h.member, Moves: h.moves,
 	}
 	if h.sink != nil {
 		s.Bytes += h.sink.Written()
@@ -127,6 +136,10 @@ func (h *handler) setReader(r *stream.Reader) {
 func (h *handler) run(ctx context.Context, first *stream.Reader) {
 	defer close(h.done)
 	defer h.setReader(nil)
+	if h.grp != nil {
+		h.runGroup(ctx, first)
+		return
+	}
 	b := h.opts.backoff()
 	for {
 		h.setState(StateConnecting, nil)
@@ -236,10 +249,10 @@ func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration,
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		return 0, fmt.Errorf("push to %s: %w", h.dest, err)
+		return 0, fmt.Errorf("push to %s: %w", h.target, err)
 	}
 	if r == nil {
-		r, err = h.hub.Subscribe(ctx, h.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: h.dest}, 0)
+		r, err = h.hub.Subscribe(ctx, h.st.Key(), stream.ClientInfo{Protocol: "forward", Remote: h.target}, 0)
 		if err != nil || r.Stream() != h.st {
 			if r != nil {
 				r.Close()
@@ -301,11 +314,11 @@ func (h *handler) pump(ctx context.Context, sess *rtmpproto.Push, r *stream.Read
 			if serr := sess.Err(); serr != nil {
 				werr = serr
 			}
-			return fmt.Errorf("write to %s: %w", h.dest, werr)
+			return fmt.Errorf("write to %s: %w", h.target, werr)
 		}
 		if err != nil {
 			if serr := sess.Err(); serr != nil {
-				return fmt.Errorf("push to %s: %w", h.dest, serr)
+				return fmt.Errorf("push to %s: %w", h.target, serr)
 			}
 			sess.Close(h.opts.CloseGrace)
 			if errors.Is(err, io.EOF) {

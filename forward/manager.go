@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/stream"
 )
@@ -17,6 +18,8 @@ type Manager struct {
 	hub  *stream.Hub
 	opts Options
 	log  *slog.Logger
+	// picker chooses group members; nil without a cluster.
+	picker *picker
 
 	mu      sync.Mutex
 	ctx     context.Context
@@ -30,8 +33,11 @@ type fwdStream struct {
 	st       *stream.Stream
 	set      Settings
 	log      *slog.Logger
-	gone     chan struct{} // closed on unpublish (or when the vhost stops forwarding)
-	handlers map[string]*handler
+	gone     chan struct{}       // closed on unpublish (or when the vhost stops forwarding)
+	handlers map[string]*handler // by URL, or by group:NAME
+	// held: another member of this box's group owns the stream, so this
+	// box does not forward it (the claim's loser).
+	held bool
 	// backend: the hook's answer replaces the static list once it came.
 	hookCancel context.CancelFunc
 	hookURLs   []string
@@ -43,10 +49,14 @@ func NewManager(hub *stream.Hub, vhosts map[string]Settings, opts Options, log *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{
+	m := &Manager{
 		hub: hub, opts: opts.withDefaults(), log: log,
 		vhosts: vhosts, streams: make(map[uint64]*fwdStream),
 	}
+	if opts.Groups != nil {
+		m.picker = newPicker(opts.Groups, m.opts.MemberBackoff)
+	}
+	return m
 }
 
 // Start listens for publishes until ctx ends. Handlers flush and close
@@ -55,6 +65,9 @@ func (m *Manager) Start(ctx context.Context) {
 	m.mu.Lock()
 	m.ctx = ctx
 	m.mu.Unlock()
+	if m.picker != nil {
+		m.opts.Groups.OnChange(m.onGroupsChange)
+	}
 	m.hub.Listen(m.onEvent)
 	// Streams already live (a manager started late) are picked up too.
 	m.mu.Lock()
@@ -97,7 +110,11 @@ func (m *Manager) startLocked(st *stream.Stream, inEvent bool) {
 	}
 	fs := &fwdStream{st: st, set: set, log: log, gone: make(chan struct{}), handlers: make(map[string]*handler)}
 	m.streams[st.ID()] = fs
-	m.applyLocked(fs, m.staticURLs(fs), inEvent)
+	if !m.ownsLocked(fs) {
+		fs.held = true
+		log.Info("forward held: another member of the group owns the stream")
+	}
+	m.applyLocked(fs, m.urlsLocked(fs), inEvent)
 	if set.Backend != "" {
 		m.startHookLocked(fs)
 	}
@@ -117,10 +134,29 @@ func (m *Manager) staticURLs(fs *fwdStream) []string {
 	return m.expand(fs, fs.set.Destinations)
 }
 
+// urlsLocked is what fs forwards to now: nothing while held, else the
+// backend's answer once it came, else the static list.
+func (m *Manager) urlsLocked(fs *fwdStream) []string {
+	switch {
+	case fs.held:
+		return nil
+	case fs.hookOK:
+		return fs.hookURLs
+	}
+	return m.staticURLs(fs)
+}
+
 func (m *Manager) expand(fs *fwdStream, dests []string) []string {
 	pub := fs.st.Publisher()
 	var out []string
 	for _, d := range dests {
+		if _, ok := configs.GroupName(d); ok {
+			// The member, hence the URL, is picked at each connect.
+			if !slices.Contains(out, d) {
+				out = append(out, d)
+			}
+			continue
+		}
 		u, err := Expand(d, fs.st.Key(), pub.Params, pub.Forwarded+1)
 		if err != nil {
 			fs.log.Warn("forward destination skipped", "err", err)
@@ -158,6 +194,9 @@ func (m *Manager) applyLocked(fs *fwdStream, urls []string, inEvent bool) {
 		ctx, cancel := context.WithCancel(m.ctx)
 		h := newHandler(m.hub, fs.st, u, fs.gone, m.opts, fs.log)
 		h.noDelay = fs.set.NoDelay
+		if name, ok := configs.GroupName(u); ok {
+			h.grp = m.groupRoute(fs, name)
+		}
 		h.cancel = cancel
 		fs.handlers[u] = h
 		m.wg.Add(1)
@@ -195,11 +234,7 @@ func (m *Manager) Reload(vhosts map[string]Settings) {
 				m.startHookLocked(fs)
 			}
 		}
-		urls := m.staticURLs(fs)
-		if fs.hookOK {
-			urls = fs.hookURLs
-		}
-		m.applyLocked(fs, urls, false)
+		m.applyLocked(fs, m.urlsLocked(fs), false)
 	}
 	for _, st := range m.hub.Streams() {
 		m.startLocked(st, false)
