@@ -14,8 +14,10 @@ import (
 	"github.com/podiumlive/podium/cluster"
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hls"
+	"github.com/podiumlive/podium/ingest/edge"
 	"github.com/podiumlive/podium/ingest/httpflv"
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/groups"
 )
 
 // clusterParts is the cluster stage as serve wires it.
@@ -24,7 +26,25 @@ type clusterParts struct {
 	reg   cluster.Registry
 	meter *cluster.Meter
 	cpu   func() float64 // set once the dashboard exists, before Run
+	st    *localState
+	// grouped: a cluster section is configured (the Directory is handed
+	// to forward and the edge).
+	grouped bool
 }
+
+// directory is the registry's groups for forward and the edge: nil when
+// the config has no cluster section (a group:NAME entry then matches
+// nothing; configs rejects one without the section anyway).
+func (p *clusterParts) directory() groups.Directory {
+	if p == nil || p.c == nil || !p.grouped {
+		return nil
+	}
+	return p.c
+}
+
+// useHLS lets the heartbeat report which streams have HLS (HLS is built
+// after forward, which needs the cluster first). Call before run.
+func (p *clusterParts) useHLS(h *hls.Manager) { p.st.hls = h }
 
 // newRegistry opens the section's registry: Redis, or memory for a box
 // alone. It names the registry for logs (the password redacted).
@@ -54,7 +74,10 @@ func clusterConfig(cfg *configs.Config) cluster.Config {
 	out := cluster.Config{
 		Node: cc.Node, Line: cc.Line, PublicURL: cc.PublicURL, MaxViewers: cc.MaxViewers,
 		Heartbeat: cc.Heartbeat.Std(), PlaySecret: cc.PlaySecret, Pulls: hasEdgeVhost(cfg),
-		ViewTTL: cluster.DefaultViewTTL,
+		ViewTTL: cluster.DefaultViewTTL, Group: cc.Group, RTMP: cc.RTMP,
+	}
+	if out.RTMP == "" {
+		out.RTMP = defaultHostPort(cfg.Listen.RTMP, "1935")
 	}
 	if out.Node == "" {
 		out.Node = hostNodeID()
@@ -111,33 +134,44 @@ func hostNodeID() string {
 // defaultPublicURL is http://<first non-loopback IPv4>:<port of listen>,
 // or the listen host when it names one.
 func defaultPublicURL(listen string) string {
+	return "http://" + defaultHostPort(listen, "8080")
+}
+
+// defaultHostPort is where other boxes reach a listener: its own address
+// when it names one (127.0.0.1:1935 in tests), else <first non-loopback
+// IPv4>:<port>.
+func defaultHostPort(listen, defPort string) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "http://127.0.0.1:8080"
+		return net.JoinHostPort("127.0.0.1", defPort)
 	}
 	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
-		return "http://" + net.JoinHostPort(host, port)
+		return net.JoinHostPort(host, port)
 	}
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
 			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-				return "http://" + net.JoinHostPort(n.IP.String(), port)
+				return net.JoinHostPort(n.IP.String(), port)
 			}
 		}
 	}
-	return "http://" + net.JoinHostPort("127.0.0.1", port)
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
-// newCluster builds the cluster stage over the hub and HLS.
-func newCluster(cfg *configs.Config, hub *stream.Hub, hlsMgr *hls.Manager, log *slog.Logger) (*clusterParts, error) {
+// newCluster builds the cluster stage over the hub (HLS joins with
+// useHLS). A box in a group claims a stream as soon as it is published
+// and releases it as soon as it ends: the hub's events nudge the
+// heartbeat.
+func newCluster(cfg *configs.Config, hub *stream.Hub, log *slog.Logger) (*clusterParts, error) {
 	reg, name, err := newRegistry(cfg.Cluster)
 	if err != nil {
 		return nil, err
 	}
 	cc := clusterConfig(cfg)
 	cc.Backend = name
-	p := &clusterParts{reg: reg, meter: cluster.NewMeter(cc.PlaySecret, 10*time.Second)}
-	st := &localState{hub: hub, hls: hlsMgr, meter: p.meter, path: hlsURL(cfg), frames: map[stream.Key]frameMark{}}
+	p := &clusterParts{reg: reg, meter: cluster.NewMeter(cc.PlaySecret, 10*time.Second), grouped: cfg.Cluster != nil}
+	st := &localState{hub: hub, meter: p.meter, path: hlsURL(cfg), frames: map[stream.Key]frameMark{}}
+	p.st = st
 	p.c = cluster.New(reg, cc, func() cluster.Local {
 		l := st.read(time.Now())
 		if p.cpu != nil {
@@ -145,6 +179,13 @@ func newCluster(cfg *configs.Config, hub *stream.Hub, hlsMgr *hls.Manager, log *
 		}
 		return l
 	}, log)
+	if cc.Group != "" {
+		hub.Listen(func(ev stream.Event) {
+			if ev.Type == stream.EventPublish || ev.Type == stream.EventUnpublish {
+				p.c.Nudge()
+			}
+		})
+	}
 	return p, nil
 }
 
@@ -168,6 +209,10 @@ type frameMark struct {
 	at    time.Time
 }
 
+// transcodeProtocol is the publisher protocol of a transcode's output
+// (its Remote is the input's key).
+const transcodeProtocol = "transcode"
+
 // isPlayer: readers that are viewers (not forwards, HLS or transcodes).
 func isPlayer(proto string) bool {
 	return proto == "rtmp" || proto == httpflv.Protocol
@@ -188,7 +233,16 @@ func (s *localState) read(now time.Time) cluster.Local {
 	var l cluster.Local
 	seen := map[stream.Key]bool{}
 	counted := map[string]bool{}
-	for _, st := range s.hub.Streams() {
+	all := s.hub.Streams()
+	// A pulled copy (the edge's) is never claimed, nor is the output of a
+	// transcode of one.
+	pulled := map[string]bool{}
+	for _, st := range all {
+		if st.Publisher().Protocol == edge.Protocol {
+			pulled[st.Key().String()] = true
+		}
+	}
+	for _, st := range all {
 		stats := st.Stats()
 		k := stats.Key
 		seen[k] = true
@@ -198,6 +252,13 @@ func (s *localState) read(now time.Time) cluster.Local {
 			s.frames[k] = m
 		}
 		e := cluster.Stream{Vhost: k.Vhost, App: k.App, Name: k.Name, LastFrameMs: now.Sub(m.at).Milliseconds()}
+		switch stats.Publisher.Protocol {
+		case edge.Protocol:
+			e.Pulled = true
+		case transcodeProtocol:
+			e.Transcoded, e.Pulled = true, pulled[stats.Publisher.Remote]
+			l.Transcodes++
+		}
 		if stats.Video != nil || stats.Audio != nil {
 			e.FLV = "/" + k.App + "/" + k.Name + ".flv"
 			if k.Vhost != configs.DefaultVhost {

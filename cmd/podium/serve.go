@@ -132,6 +132,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 		return s, true
 	}, log.With("component", "transcode"))
 
+	// The cluster stage: heartbeat, allocator, the registry's groups
+	// (cl.directory(), for forward and the edge); its meter counts viewers
+	// (and checks play tokens) on HLS and HTTP-FLV.
+	cl, err := newCluster(cfg, hub, log.With("component", "cluster"))
+	if err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	engine.Start(runCtx)
@@ -150,12 +157,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	if err := hlsMgr.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	// The cluster stage: heartbeat, allocator; its meter counts viewers
-	// (and checks play tokens) on HLS and HTTP-FLV.
-	cl, err := newCluster(cfg, hub, hlsMgr, log.With("component", "cluster"))
-	if err != nil {
-		return err
-	}
+	cl.useHLS(hlsMgr)
 	routes.hls = cl.meter.Wrap(hlsMgr)
 	flvSrv := newFLVServer(runCtx, cfg, hub, guard, log.With("component", "flv"))
 	routes.flv = cl.meter.Wrap(flvSrv)
