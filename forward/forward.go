@@ -8,6 +8,18 @@
 // connect → forward → record state and last error → back off → retry,
 // and every (re)connect starts with metadata, sequence headers and the GOP
 // cache, so the slave's first frame is decodable.
+//
+// In a cluster (Options.Groups), a destination `group:NAME` sends each
+// stream to one live member of the group: the least loaded, counting this
+// box's own recent assignments (picker), and sticky while it works. When
+// the member fails (reset, refused, timed out, refused the publish) or
+// leaves the group, the stream moves to another member at once, without a
+// backoff wait (the failed member sits out for every stream of the box);
+// moves are rate-limited per stream and never go back by themselves. The
+// publisher is untouched, and the new member gets sequence headers and the
+// GOP cache like any reconnect. A box in a group forwards only the streams
+// whose claim it holds: the claim's loser holds its forwards until it
+// owns the stream (Directory.OnChange).
 package forward
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +17,6 @@ import (
 	"github.com/podiumlive/podium/configs"
 	"github.com/podiumlive/podium/hooks"
 	"github.com/podiumlive/podium/ingest/media"
-	ingestrtmp "github.com/podiumlive/podium/ingest/rtmp"
 	"github.com/podiumlive/podium/ingest/stream"
 )
 
@@ -33,17 +31,7 @@ type slave struct {
 	addr string
 }
 
-func startSlave(t *testing.T) *slave {
-	t.Helper()
-	hub := stream.NewHub(stream.DefaultOptions(), nil)
-	srv := ingestrtmp.New(ingestrtmp.Config{Addr: "127.0.0.1:0"}, hub, slog.New(slog.DiscardHandler))
-	require.NoError(t, srv.Listen())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; hub.Close() })
-	return &slave{hub: hub, addr: srv.Addr().String()}
-}
+func startSlave(t *testing.T) *slave { return startMember(t, "").slave }
 
 // publishLoop writes a 25 fps video stream (keyframe every 25) until the
 // test ends; it returns the publisher's stream.

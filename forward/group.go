@@ -131,17 +131,13 @@ func (h *handler) runGroup(ctx context.Context, first *stream.Reader) {
 		h.setMember(m, from != "")
 		good, err := h.groupSession(ctx, first, m, url)
 		first = nil
-		if errors.Is(err, errStreamEnded) || ctx.Err() != nil {
-			h.setState(StateStopped, nil)
-			h.log.Info("forward stopped", "reason", stopReason(err, ctx))
+		if h.finished(ctx, err) {
 			return
 		}
 		if good >= h.opts.GoodRun {
 			b.Reset()
 		}
-		h.mu.Lock()
-		h.reconnects++
-		h.mu.Unlock()
+		h.failed()
 		g.picker.fail(m.Node)
 		from, reason, lastErr = m.Node, err, err
 		h.setState(StateBackoff, err)

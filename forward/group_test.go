@@ -123,6 +123,22 @@ func (s *slave) flowing(name string) bool {
 	return st != nil && st.Stats().In.Packets > 5
 }
 
+// twoMembers starts members a (least loaded) and b, a relay hub and its
+// manager with destination group:masters; tune adjusts the options.
+func twoMembers(t *testing.T, tune func(*Options)) (a, b *member, dir *fakeDir, hub *stream.Hub, mgr *Manager) {
+	t.Helper()
+	a, b = startMember(t, "a"), startMember(t, "b")
+	dir = &fakeDir{}
+	dir.set(a.info(0), b.info(1))
+	hub = stream.NewHub(stream.DefaultOptions(), nil)
+	t.Cleanup(hub.Close)
+	o := groupOpts(dir)
+	if tune != nil {
+		tune(&o)
+	}
+	return a, b, dir, hub, startGroupManager(t, hub, o)
+}
+
 func groupOpts(dir groups.Directory) Options {
 	o := testOpts()
 	o.ConnectTimeout = 2 * time.Second // 40 connects at once under -race
@@ -234,12 +250,7 @@ func TestPickerCountsOwnAssignments(t *testing.T) {
 // less loaded; when its member dies it moves within 3 s, resumes on a
 // keyframe with its sequence headers, and the publisher stays.
 func TestGroupStickyAndMove(t *testing.T) {
-	a, b := startMember(t, "a"), startMember(t, "b")
-	dir := &fakeDir{}
-	dir.set(a.info(0), b.info(1))
-	hub := stream.NewHub(stream.DefaultOptions(), nil)
-	defer hub.Close()
-	mgr := startGroupManager(t, hub, groupOpts(dir))
+	a, b, dir, hub, mgr := twoMembers(t, nil)
 	pub := publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
 	require.Eventually(t, func() bool { return a.flowing("s1") }, 5*time.Second, 20*time.Millisecond)
 	require.Equal(t, "a", groupStats(mgr, "s1").Member)
@@ -298,15 +309,8 @@ func squat(t *testing.T, hub *stream.Hub, key stream.Key) func() {
 // left at once for the next; once it accepts again (and is the least
 // loaded) the stream stays where it is, while new streams go there.
 func TestGroupRefusedAndNoMoveBack(t *testing.T) {
-	a, b := startMember(t, "a"), startMember(t, "b")
+	a, b, dir, hub, mgr := twoMembers(t, func(o *Options) { o.MemberBackoff = 200 * time.Millisecond })
 	release := squat(t, a.hub, memberKey("s1"))
-	dir := &fakeDir{}
-	dir.set(a.info(0), b.info(1))
-	hub := stream.NewHub(stream.DefaultOptions(), nil)
-	defer hub.Close()
-	o := groupOpts(dir)
-	o.MemberBackoff = 200 * time.Millisecond
-	mgr := startGroupManager(t, hub, o)
 	start := time.Now()
 	publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
 	require.Eventually(t, func() bool { return b.flowing("s1") }, 3*time.Second, 10*time.Millisecond)
@@ -332,15 +336,10 @@ func TestGroupRefusedAndNoMoveBack(t *testing.T) {
 // arrives (flapping) get it MoveBurst times at once, then once per
 // MoveEvery: the stream does not bounce.
 func TestGroupMovesRateLimited(t *testing.T) {
-	a, b := startMember(t, "a"), startMember(t, "b")
-	dir := &fakeDir{}
-	dir.set(a.info(0), b.info(1))
-	hub := stream.NewHub(stream.DefaultOptions(), nil)
-	defer hub.Close()
-	o := groupOpts(dir)
-	o.MemberBackoff = time.Millisecond // only the move budget holds the stream back
-	o.MoveBurst, o.MoveEvery = 2, time.Second
-	mgr := startGroupManager(t, hub, o)
+	a, b, _, hub, mgr := twoMembers(t, func(o *Options) {
+		o.MemberBackoff = time.Millisecond // only the move budget holds the stream back
+		o.MoveBurst, o.MoveEvery = 2, time.Second
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	kicked := make(chan struct{})
 	go func() {
@@ -366,12 +365,7 @@ func TestGroupMovesRateLimited(t *testing.T) {
 // TestGroupMemberLeaves: a member that leaves the group (the registry no
 // longer lists it) loses its streams to another member within 3 s.
 func TestGroupMemberLeaves(t *testing.T) {
-	a, b := startMember(t, "a"), startMember(t, "b")
-	dir := &fakeDir{}
-	dir.set(a.info(0), b.info(1))
-	hub := stream.NewHub(stream.DefaultOptions(), nil)
-	defer hub.Close()
-	mgr := startGroupManager(t, hub, groupOpts(dir))
+	a, b, dir, hub, mgr := twoMembers(t, nil)
 	publishLoop(t, hub, relayKey("s1"), stream.ClientInfo{Protocol: "test"})
 	require.Eventually(t, func() bool { return a.flowing("s1") }, 5*time.Second, 10*time.Millisecond)
 	left := time.Now()

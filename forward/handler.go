@@ -145,19 +145,14 @@ func (h *handler) run(ctx context.Context, first *stream.Reader) {
 		h.setState(StateConnecting, nil)
 		good, err := h.session(ctx, first)
 		first = nil
-		if errors.Is(err, errStreamEnded) || ctx.Err() != nil {
-			h.setState(StateStopped, nil)
-			h.log.Info("forward stopped", "reason", stopReason(err, ctx))
+		if h.finished(ctx, err) {
 			return
 		}
 		if good >= h.opts.GoodRun {
 			b.Reset()
 		}
 		delay := b.Next()
-		h.mu.Lock()
-		h.reconnects++
-		n := h.reconnects
-		h.mu.Unlock()
+		n := h.failed()
 		h.setState(StateBackoff, err)
 		h.log.Warn("forward failed", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", n)
 		if !h.wait(ctx, delay, isDialError(err)) {
@@ -166,6 +161,25 @@ func (h *handler) run(ctx context.Context, first *stream.Reader) {
 			return
 		}
 	}
+}
+
+// finished reports whether a session's end ends the handler (the stream
+// ended, or the handler stops), and then records the stop.
+func (h *handler) finished(ctx context.Context, err error) bool {
+	if !errors.Is(err, errStreamEnded) && ctx.Err() == nil {
+		return false
+	}
+	h.setState(StateStopped, nil)
+	h.log.Info("forward stopped", "reason", stopReason(err, ctx))
+	return true
+}
+
+// failed counts a failed session and returns the count.
+func (h *handler) failed() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reconnects++
+	return h.reconnects
 }
 
 func stopReason(err error, ctx context.Context) string {

@@ -166,6 +166,9 @@ func (s *clientSession) await(tx float64, what string) (flv.Command, error) {
 			s.replies = s.replies[1:]
 			switch {
 			case c.Name == "onStatus":
+				if to := redirect(c); to != "" {
+					return *c, &RedirectError{URL: to} // SRS answers a play with it
+				}
 				code, level, desc := status(c)
 				if level == "error" || strings.HasSuffix(code, "Failed") || strings.HasSuffix(code, "BadName") ||
 					strings.HasSuffix(code, "NotFound") {
@@ -197,8 +200,9 @@ func (s *clientSession) await(tx float64, what string) (flv.Command, error) {
 	}
 }
 
-// RedirectError is a server's RTMP 302 (SRS's shape: an _error whose info
-// has ex.code 302 and ex.redirect, the tcUrl to connect to instead).
+// RedirectError is a server's RTMP 302 (SRS's shape: an _error, or an
+// onStatus answering a play, whose info has ex.code 302 and ex.redirect,
+// the tcUrl or stream URL to connect to instead).
 type RedirectError struct{ URL string }
 
 func (e *RedirectError) Error() string { return "redirected to " + e.URL }

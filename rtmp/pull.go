@@ -253,6 +253,11 @@ func (p *Pull) Run(ctx context.Context, idle time.Duration, fn func(Message) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// A status that came with the play's answer (a "not found" right
+		// after NetStream.Play.Start) ends the play before any read.
+		if err := p.ended(); err != nil {
+			return err
+		}
 		n, err := p.conn.Read(buf)
 		if n > 0 {
 			if ferr := p.s.feed(buf[:n]); ferr != nil {
@@ -264,21 +269,9 @@ func (p *Pull) Run(ctx context.Context, idle time.Duration, fn func(Message) err
 			if fnErr != nil {
 				return fnErr
 			}
-			for i := range p.s.replies {
-				c := &p.s.replies[i]
-				if c.Name != "onStatus" {
-					continue
-				}
-				code, level, desc := status(c)
-				switch {
-				case level == "error":
-					return fmt.Errorf("%w: %s %s", ErrRejected, code, desc)
-				case code == "NetStream.Play.UnpublishNotify", code == "NetStream.Play.Stop",
-					code == "NetStream.Play.Complete":
-					return fmt.Errorf("%w (%s)", ErrPlayEnded, code)
-				}
+			if err := p.ended(); err != nil {
+				return err
 			}
-			p.s.replies = p.s.replies[:0]
 		}
 		if err != nil {
 			switch {
@@ -302,4 +295,25 @@ func (p *Pull) Run(ctx context.Context, idle time.Duration, fn func(Message) err
 func (p *Pull) Close() {
 	_ = p.conn.SetLinger(0)
 	_ = p.conn.Close()
+}
+
+// ended reads the server's statuses received so far: an error, or the end
+// of the play, ends Run.
+func (p *Pull) ended() error {
+	defer func() { p.s.replies = p.s.replies[:0] }()
+	for i := range p.s.replies {
+		c := &p.s.replies[i]
+		if c.Name != "onStatus" {
+			continue
+		}
+		code, level, desc := status(c)
+		switch {
+		case level == "error":
+			return fmt.Errorf("%w: %s %s", ErrRejected, code, desc)
+		case code == "NetStream.Play.UnpublishNotify", code == "NetStream.Play.Stop",
+			code == "NetStream.Play.Complete":
+			return fmt.Errorf("%w (%s)", ErrPlayEnded, code)
+		}
+	}
+	return nil
 }

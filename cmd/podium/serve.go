@@ -82,6 +82,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	// One guard admits publishers and players of every protocol.
 	guard := access.New(cfg, hooks.New(hooks.DefaultTimeout, log.With("component", "hooks")),
 		log.With("component", "access"))
+	late := &edgeLate{} // the edge's RTMP hooks, set once it exists
 	rtmpSrv := ingestrtmp.New(ingestrtmp.Config{
 		Addr:     cfg.Listen.RTMP,
 		PlayWait: cfg.RTMP.PlayWait.Std(),
@@ -91,7 +92,9 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 			v := cfg.Vhost(name)
 			return v != nil && v.TCPNoDelay
 		},
-		Access: guard,
+		Access:   guard,
+		Redirect: late.redirect,
+		Yield:    late.yield,
 	}, hub, log.With("component", "rtmp"))
 	if err := rtmpSrv.Listen(); err != nil {
 		return err
@@ -146,7 +149,7 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	// that ingest and transcode end, flush, and close gracefully.
 	fwdCtx, fwdStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer fwdStop()
-	fwd := forward.NewManager(hub, forward.SettingsFrom(cfg), forward.Options{}, log.With("component", "forward"))
+	fwd := forward.NewManager(hub, forward.SettingsFrom(cfg), forward.Options{Groups: cl.directory()}, log.With("component", "forward"))
 	fwd.Start(fwdCtx)
 	// HLS, like forward, outlives runCtx: at shutdown each segmenter
 	// writes the last segment of the stream that ingest and transcode end.
@@ -169,7 +172,8 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, path stri
 	sources := newSources(cfg, hub, guard, log.With("component", "rtsp-source"))
 	sources.Start(runCtx)
 	// Edge vhosts pull from their origins when a stream is played.
-	edges := newEdge(cfg, hub, limits, log.With("component", "edge"))
+	edges := newEdge(cfg, hub, limits, cl.directory(), log.With("component", "edge"))
+	late.e.Store(edges)
 	edges.Start(runCtx)
 	// The dashboard, API and /metrics; the HW panel is what `podium hw`
 	// says, probed once here.

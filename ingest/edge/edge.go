@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/podiumlive/podium/ingest/stream"
+	"github.com/podiumlive/podium/internal/groups"
 	"github.com/podiumlive/podium/rtmp"
 )
 
@@ -32,6 +33,21 @@ type Config struct {
 	// Origins are "host:port" or rtmp:// URLs with [app] [stream] [vhost]
 	// [param] placeholders.
 	Origins []string
+	// Groups name groups of the registry whose members are origins too
+	// (an origin entry "group:NAME"); see group.go.
+	Groups []string
+	// OwnerOnly makes the vhost a master's: a play of a stream it does not
+	// have pulls it from the group member that owns it, only; while nobody
+	// does, the pull waits (the relay may be moving the class here) and
+	// never refuses the players (their play wait does). A publish of the
+	// stream here takes over (Yield).
+	OwnerOnly bool
+	// Redirect (OwnerOnly vhosts): an RTMP play is answered with a 302 to
+	// the owner instead of pulling (see Redirect). RedirectOnly: the vhost
+	// never pulls (it transcodes: pulling the original would encode again
+	// what the owner encodes), it only redirects.
+	Redirect     bool
+	RedirectOnly bool
 	// ConnectTimeout bounds connect and play of one origin (default 2 s);
 	// IdleTimeout is how long without media makes the pull try the next
 	// origin (default 3 s); IdleClose is how long after the last viewer
@@ -61,6 +77,9 @@ type Options struct {
 	Limits rtmp.Limits
 	// Tick is how often a pull checks for viewers (default 250 ms).
 	Tick time.Duration
+	// Directory resolves the origins that name a group (nil: the box is
+	// in no cluster; such origins match nothing).
+	Directory groups.Directory
 }
 
 // Counters are the box's pull totals, for /metrics.
@@ -78,10 +97,11 @@ type Edge struct {
 	log     *slog.Logger
 	origins *origins
 
-	mu    sync.Mutex
-	ctx   context.Context
-	pulls map[stream.Key]*pull
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	ctx     context.Context
+	pulls   map[stream.Key]*pull
+	changed chan struct{} // closed at the directory's next change
+	wg      sync.WaitGroup
 
 	nPulls, nFailovers, nErrors atomic.Uint64
 }
@@ -98,7 +118,7 @@ func New(cfgs []Config, hub *stream.Hub, opts Options, log *slog.Logger) *Edge {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Edge{hub: hub, vhosts: map[string]*Config{}, opts: opts, log: log,
-		origins: newOrigins(opts.OriginBackoff), pulls: map[stream.Key]*pull{}}
+		origins: newOrigins(opts.OriginBackoff), pulls: map[stream.Key]*pull{}, changed: make(chan struct{})}
 	for _, c := range cfgs {
 		c.defaults()
 		e.vhosts[c.Vhost] = &c
@@ -114,6 +134,21 @@ func (e *Edge) Start(ctx context.Context) {
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
+	var grouped []string
+	for _, c := range e.vhosts {
+		for _, g := range c.Groups {
+			grouped = append(grouped, c.Vhost+": group:"+g)
+		}
+	}
+	if len(grouped) > 0 {
+		if e.opts.Directory == nil {
+			sort.Strings(grouped)
+			e.log.Warn("edge origins name a group but this box is in no cluster: they match nothing",
+				"origins", grouped)
+		} else {
+			e.opts.Directory.OnChange(e.directoryChanged)
+		}
+	}
 	e.hub.Listen(func(ev stream.Event) {
 		if ev.Type == stream.EventDemand {
 			e.demand(ev.Key)
@@ -131,7 +166,7 @@ func (e *Edge) Serves(vhost string) bool { return e.vhosts[vhost] != nil }
 // it. It runs inside the hub's emit: it must not block.
 func (e *Edge) demand(key stream.Key) {
 	cfg := e.vhosts[key.Vhost]
-	if cfg == nil {
+	if cfg == nil || cfg.RedirectOnly {
 		return
 	}
 	e.mu.Lock()
@@ -144,12 +179,15 @@ func (e *Edge) demand(key stream.Key) {
 		return
 	}
 	p := newPull(e, key, cfg)
+	ctx, cancel := context.WithCancelCause(e.ctx)
+	p.cancel = cancel
 	e.pulls[key] = p
 	e.nPulls.Add(1)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		p.run(e.ctx)
+		defer close(p.done)
+		p.run(ctx)
 	}()
 }
 
@@ -210,24 +248,31 @@ func (e *Edge) Pulls() map[stream.Key]Upstream {
 	return out
 }
 
-// Origins lists the origins of every edge vhost and their health.
+// Origins lists the origins of every edge vhost and their health, then
+// the group members the box pulled from.
 func (e *Edge) Origins() []OriginStats {
 	names := make([]string, 0, len(e.vhosts))
 	for n := range e.vhosts {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []OriginStats
+	var list []string
 	seen := map[string]bool{}
 	for _, n := range names {
 		for _, o := range e.vhosts[n].Origins {
 			if !seen[o] {
 				seen[o] = true
-				out = append(out, e.origins.stats([]string{o})...)
+				list = append(list, o)
 			}
 		}
 	}
-	return out
+	for _, o := range e.origins.known() {
+		if !seen[o] {
+			seen[o] = true
+			list = append(list, o)
+		}
+	}
+	return e.origins.stats(list)
 }
 
 // shown is an origin entry without its query (which may carry secrets).

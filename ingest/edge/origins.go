@@ -2,6 +2,7 @@ package edge
 
 import (
 	"hash/fnv"
+	"sort"
 	"sync"
 	"time"
 )
@@ -61,42 +62,73 @@ func (o *origins) busy(name string, d int) {
 // pick chooses the next origin of list for the stream named key, among
 // those not tried yet: a healthy one, the least busy, ties broken by a
 // rotation that the stream's name picks; prev (the origin that just
-// failed, -1 for none) goes last. When every untried origin is in backoff
-// it returns -1, unless none was tried yet: then the one whose backoff
-// ends first, so that a blip does not refuse every play for the backoff.
-func (o *origins) pick(list []string, tried map[int]bool, prev int, key string) int {
+// failed, "" for none) goes last. It returns "" when every untried origin
+// is in backoff.
+func (o *origins) pick(list []string, tried map[string]bool, prev, key string) string {
+	if len(list) == 0 {
+		return ""
+	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
 	start := int(h.Sum32() % uint32(len(list)))
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
-	best, bestLoad := -1, 0
-	waiting, waitUntil := -1, time.Time{}
+	best, bestLoad := "", 0
 	for j := range list {
-		i := (start + j) % len(list)
-		if tried[i] {
+		name := list[(start+j)%len(list)]
+		if tried[name] {
 			continue
 		}
-		s := o.get(list[i])
+		s := o.get(name)
 		if now.Before(s.until) {
-			if waiting < 0 || s.until.Before(waitUntil) {
-				waiting, waitUntil = i, s.until
-			}
 			continue
 		}
 		load := s.pulls
-		if i == prev {
+		if name == prev {
 			load += 1 << 20
 		}
-		if best < 0 || load < bestLoad {
-			best, bestLoad = i, load
+		if best == "" || load < bestLoad {
+			best, bestLoad = name, load
 		}
 	}
-	if best < 0 && len(tried) == 0 {
-		return waiting
+	return best
+}
+
+// healthy reports whether name is out of backoff.
+func (o *origins) healthy(name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return !o.now().Before(o.get(name).until)
+}
+
+// soonest returns the origin of list whose backoff ends first ("" for an
+// empty list): when every origin is in backoff and none was tried yet, a
+// stream tries that one, so that a blip does not refuse every play for
+// the backoff.
+func (o *origins) soonest(list []string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	best, until := "", time.Time{}
+	for _, name := range list {
+		if s := o.get(name); best == "" || s.until.Before(until) {
+			best, until = name, s.until
+		}
 	}
 	return best
+}
+
+// known lists every origin the box has a state for, sorted (static ones
+// and the group members it reached).
+func (o *origins) known() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.state))
+	for name := range o.state {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // OriginStats is one origin's state, for the API.

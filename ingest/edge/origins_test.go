@@ -15,43 +15,47 @@ func TestOriginsSpreadAndBackoff(t *testing.T) {
 	now := time.Unix(1000, 0)
 	o := newOrigins(10 * time.Second)
 	o.now = func() time.Time { return now }
-	list := []string{"a:1935", "b:1935"}
+	a, b := "a:1935", "b:1935"
+	list := []string{a, b}
+	none := map[string]bool{}
 
 	// Streams spread: the first pick of each goes to the least busy.
-	first := map[int]int{}
+	first := map[string]int{}
 	for i := range 10 {
-		k := fmt.Sprintf("live/s%d", i)
-		j := o.pick(list, map[int]bool{}, -1, k)
+		j := o.pick(list, none, "", fmt.Sprintf("live/s%d", i))
 		first[j]++
-		o.busy(list[j], 1)
+		o.busy(j, 1)
 	}
-	require.Equal(t, 5, first[0])
-	require.Equal(t, 5, first[1])
+	require.Equal(t, 5, first[a])
+	require.Equal(t, 5, first[b])
 
 	// Idle: the stream's name picks, and not always the first.
 	o2 := newOrigins(10 * time.Second)
-	picks := map[int]bool{}
+	picks := map[string]bool{}
 	for i := range 20 {
-		picks[o2.pick(list, map[int]bool{}, -1, fmt.Sprintf("live/x%d", i))] = true
+		picks[o2.pick(list, none, "", fmt.Sprintf("live/x%d", i))] = true
 	}
 	require.Len(t, picks, 2, "never always the first")
 
 	// A failed origin is skipped by every stream, for the backoff.
-	o.failed("a:1935", errors.New("connection refused"))
+	o.failed(a, errors.New("connection refused"))
+	require.False(t, o.healthy(a))
 	for i := range 5 {
-		require.Equal(t, 1, o.pick(list, map[int]bool{}, -1, fmt.Sprintf("live/y%d", i)))
+		require.Equal(t, b, o.pick(list, none, "", fmt.Sprintf("live/y%d", i)))
 	}
 	// b tried and failed too: nothing left this round.
-	require.Equal(t, -1, o.pick(list, map[int]bool{1: true}, 1, "live/y"))
-	// Every origin in backoff and none tried: the one that comes back first.
-	o.failed("b:1935", errors.New("reset"))
-	require.Equal(t, 0, o.pick(list, map[int]bool{}, -1, "live/z"))
+	require.Equal(t, "", o.pick(list, map[string]bool{b: true}, b, "live/y"))
+	// Every origin in backoff: the one that comes back first.
+	o.failed(b, errors.New("reset"))
+	require.Equal(t, "", o.pick(list, none, "", "live/z"))
+	require.Equal(t, a, o.soonest(list))
 	now = now.Add(11 * time.Second)
-	require.NotEqual(t, -1, o.pick(list, map[int]bool{0: true}, 0, "live/z"))
+	require.NotEqual(t, "", o.pick(list, map[string]bool{a: true}, a, "live/z"))
 	// prev goes last.
 	o3 := newOrigins(time.Second)
-	require.Equal(t, 1, o3.pick(list, map[int]bool{}, 0, "live/anything"))
-	require.Equal(t, 0, o3.pick(list, map[int]bool{}, 1, "live/anything"))
+	require.Equal(t, b, o3.pick(list, none, a, "live/anything"))
+	require.Equal(t, a, o3.pick(list, none, b, "live/anything"))
+	require.Equal(t, []string{a, b}, o.known())
 }
 
 func TestPullURL(t *testing.T) {
@@ -67,7 +71,7 @@ func TestPullURL(t *testing.T) {
 	} {
 		p := newPull(e, stream.Key{Vhost: c.edgeVhost, App: "live", Name: "class"},
 			&Config{Vhost: c.edgeVhost, OriginVhost: c.originVhost, Origins: []string{c.origin}})
-		got, err := p.url(0)
+		got, err := p.url(candidate{name: c.origin})
 		require.NoError(t, err)
 		require.Equal(t, c.want, got, c.origin)
 	}

@@ -23,8 +23,10 @@ import (
 const maxBadRun = 200
 
 var (
-	errNoViewer = errors.New("no viewer left")
-	errKicked   = errors.New("kicked")
+	errNoViewer      = errors.New("no viewer left")
+	errKicked        = errors.New("kicked")
+	errYield         = errors.New("published here: the pull gave way")
+	errPublishedHere = errors.New("published here by another publisher")
 )
 
 // pull is one stream's pull: one goroutine (run) tries origins until the
@@ -37,6 +39,7 @@ type pull struct {
 
 	lastDemand atomic.Int64 // unix nanos of the last demand
 	cancel     context.CancelCauseFunc
+	done       chan struct{} // closed when run returned
 
 	mu sync.Mutex
 	up Upstream
@@ -54,7 +57,7 @@ type pull struct {
 }
 
 func newPull(e *Edge, key stream.Key, cfg *Config) *pull {
-	p := &pull{e: e, key: key, cfg: cfg, log: e.log.With("stream", key.String())}
+	p := &pull{e: e, key: key, cfg: cfg, log: e.log.With("stream", key.String()), done: make(chan struct{})}
 	p.up = Upstream{State: StateConnecting, Since: time.Now()}
 	p.wanted()
 	return p
@@ -83,15 +86,17 @@ func (p *pull) wantedNow(now time.Time) bool {
 }
 
 // run tries origins until nobody watches or every origin failed since the
-// last media; then the stream ends (or, never live, its waiting players
-// are told it was not found).
+// last media (a pull of a group keeps looking a while, see group.go); then
+// the stream ends (or, never live, its waiting players are told it was not
+// found; a master's players keep waiting for a publish).
 func (p *pull) run(ctx context.Context) {
-	ctx, p.cancel = context.WithCancelCause(ctx)
 	defer p.cancel(nil)
-	tried := map[int]bool{}
-	prev := -1
+	tried := map[string]bool{}
+	prev := ""
 	var lastErr error
 	start := time.Now()
+	lost := start // when the pull last had no upstream sending media
+	round := 0    // rounds over every candidate since lost
 	for {
 		if ctx.Err() != nil {
 			lastErr = context.Cause(ctx)
@@ -101,24 +106,38 @@ func (p *pull) run(ctx context.Context) {
 			lastErr = errNoViewer
 			break
 		}
-		i := p.e.origins.pick(p.cfg.Origins, tried, prev, p.key.String())
-		if i < 0 {
+		if p.pub == nil && p.e.hub.Get(p.key) != nil {
+			lastErr = errPublishedHere
 			break
 		}
-		tried[i] = true
-		err := p.session(ctx, i)
+		c, ok := p.next(tried, prev)
+		if !ok {
+			if !p.keepLooking(ctx, lost) {
+				break
+			}
+			tried, prev = map[string]bool{}, ""
+			round++
+			continue
+		}
+		tried[c.name] = true
+		err := p.session(ctx, c)
 		if p.got {
-			tried = map[int]bool{i: true}
+			lost, round = time.Now(), 0
+			tried = map[string]bool{c.name: true}
 			if errors.Is(err, errNoViewer) || errors.Is(err, errKicked) || ctx.Err() != nil {
 				lastErr = err
 				break
 			}
-			tried = map[int]bool{}
+			tried = map[string]bool{}
 		} else if errors.Is(err, errNoViewer) || ctx.Err() != nil {
 			lastErr = err
 			break
 		}
 		lastErr = err
+		prev = c.name
+		if round > 0 {
+			continue // the same members asked again while the class moves: logged once
+		}
 		p.e.nErrors.Add(1)
 		p.mu.Lock()
 		p.up.LastError = err.Error()
@@ -130,9 +149,8 @@ func (p *pull) run(ctx context.Context) {
 		if p.pub != nil {
 			p.e.nFailovers.Add(1)
 		}
-		p.log.Warn("edge origin failed", "origin", shown(p.cfg.Origins[i]), "reason", err.Error(),
+		p.log.Warn("edge origin failed", "origin", shown(c.name), "reason", err.Error(),
 			"live", p.pub != nil, "switches", switches)
-		prev = i
 	}
 	p.e.remove(p)
 	p.setState(StateStopped, "")
@@ -146,7 +164,7 @@ func (p *pull) run(ctx context.Context) {
 		p.log.Info("edge pull stopped", attrs...)
 		return
 	}
-	if errors.Is(lastErr, errNoViewer) || ctx.Err() != nil {
+	if errors.Is(lastErr, errNoViewer) || errors.Is(lastErr, errPublishedHere) || ctx.Err() != nil {
 		p.log.Info("edge pull stopped", "duration", d, "reason", reason(lastErr))
 		return
 	}
@@ -154,9 +172,36 @@ func (p *pull) run(ctx context.Context) {
 	if lastErr != nil {
 		why = lastErr.Error()
 	}
-	p.log.Warn("edge stream not found on any origin", "origins", len(p.cfg.Origins), "after", d,
-		"players_waiting", p.e.hub.Waiting(p.key), "last_error", why)
+	p.log.Warn("edge stream not found on any origin", "origins", len(p.cfg.Origins), "groups", p.cfg.Groups,
+		"after", d, "players_waiting", p.e.hub.Waiting(p.key), "last_error", why)
 	p.e.hub.Refuse(p.key, fmt.Errorf("no origin has %s (last: %s): %w", p.key, why, stream.ErrNotFound))
+}
+
+// keepLooking is asked when no origin is left to try this round. A pull
+// of static origins gives up. A pull of a group waits retryPause (less
+// when the directory changes) and tries again: a master's while someone
+// wants the stream, an edge's for moveWait after it lost its live
+// upstream. It reports whether to try again.
+func (p *pull) keepLooking(ctx context.Context, lost time.Time) bool {
+	if len(p.cfg.Groups) == 0 || p.e.opts.Directory == nil {
+		return false
+	}
+	if !p.cfg.OwnerOnly && (p.pub == nil || time.Since(lost) >= moveWait) {
+		return false
+	}
+	if p.cfg.OwnerOnly && p.pub != nil && (time.Since(lost) >= moveWait || !ondemand.Watched(p.e.hub, p.key)) {
+		return false
+	}
+	p.setState(StateConnecting, "")
+	t := time.NewTimer(retryPause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.e.changes():
+	case <-t.C:
+	}
+	return true
 }
 
 func reason(err error) string {
@@ -166,32 +211,35 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// url is the pull URL of origin i.
-func (p *pull) url(i int) (string, error) {
+// url is the pull URL of c: a group member is asked not to wait for a
+// stream it does not have (NoWaitParam).
+func (p *pull) url(c candidate) (string, error) {
 	vhost := p.cfg.OriginVhost
 	if vhost == "" {
 		vhost = p.key.Vhost
 	}
-	u, err := streamurl.Destination(p.cfg.Origins[i], p.key.App, p.key.Name, vhost, "")
+	u, err := streamurl.Destination(c.name, p.key.App, p.key.Name, vhost, "")
 	if err != nil {
 		return "", err
 	}
-	if vhost != streamurl.DefaultVhost {
-		if q := u.Query(); q.Get("vhost") == "" {
-			q.Set("vhost", vhost)
-			u.RawQuery = q.Encode()
-		}
+	q := u.Query()
+	if vhost != streamurl.DefaultVhost && q.Get("vhost") == "" {
+		q.Set("vhost", vhost)
 	}
+	if c.member {
+		q.Set(NoWaitParam, "1")
+	}
+	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
 
-// session pulls from origin i until it fails, goes idle, or the stream
+// session pulls from origin c until it fails, goes idle, or the stream
 // has no viewer left for IdleClose.
-func (p *pull) session(ctx context.Context, i int) error {
-	name := p.cfg.Origins[i]
+func (p *pull) session(ctx context.Context, c candidate) error {
+	name := c.name
 	p.origin, p.got, p.badRun = shown(name), false, 0
 	p.setState(StateConnecting, p.origin)
-	raw, err := p.url(i)
+	raw, err := p.url(c)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,7 @@ type conn struct {
 
 	// player
 	playDuration time.Duration // asked for in the play command (0: none)
+	noWait       bool          // not found at once when not live (noWaitParam)
 	playCancel   context.CancelFunc
 	playDone     chan struct{}
 	playErr      error
@@ -216,7 +217,7 @@ func (c *conn) OnNewRtmpPubSession(s *lalrtmp.ServerSession) error {
 	if err := c.admit("publish", req, key); err != nil {
 		return err
 	}
-	pub, err := c.srv.hub.Publish(key, stream.ClientInfo{
+	pub, err := c.publish(key, stream.ClientInfo{
 		Protocol:  "rtmp",
 		Remote:    c.nc.RemoteAddr().String(),
 		Params:    req.Redacted(),
@@ -275,10 +276,11 @@ func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
 		c.writeStatus("error", "NetStream.Play.StreamNotFound", err.Error())
 		return fmt.Errorf("play: %w", err)
 	}
+	noWait := takeNoWait(&req)
 	if err := c.admit("play", req, key); err != nil {
 		return err
 	}
-	c.role, c.key = "play", key
+	c.role, c.key, c.noWait = "play", key, noWait
 	c.guard.Established()
 	ctx, cancel := context.WithCancel(c.ctx)
 	c.playCancel, c.playDone = cancel, make(chan struct{})
@@ -292,12 +294,16 @@ func (c *conn) OnNewRtmpSubSession(s *lalrtmp.ServerSession) error {
 // there instead of lagging.
 func (c *conn) play(ctx context.Context, req streamurl.Request, key stream.Key) {
 	defer close(c.playDone)
+	wait := c.srv.cfg.PlayWait
+	if c.noWait {
+		wait = 0
+	}
 	r, err := c.srv.hub.Subscribe(ctx, key, stream.ClientInfo{
 		Protocol: "rtmp",
 		Remote:   c.nc.RemoteAddr().String(),
 		Params:   req.Redacted(),
 		Kick:     c.close,
-	}, c.srv.cfg.PlayWait)
+	}, wait)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.playErr = err

@@ -27,7 +27,10 @@ func (c *conn) command(body []byte) {
 	}
 	cmd, err := flv.ParseCommand(body)
 	// play(txid, null, name, start, duration, reset): Args from the null.
-	if err != nil || cmd.Name != "play" || len(cmd.Args) < 4 {
+	if err != nil || cmd.Name != "play" {
+		return
+	}
+	if c.redirectPlay(cmd) || len(cmd.Args) < 4 {
 		return
 	}
 	if ms, ok := cmd.Args[3].(float64); ok && ms > 0 && ms < float64(1<<53) {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,15 @@ type Config struct {
 	NoDelay func(vhost string) bool
 	// Access admits publishers and players (nil: everyone).
 	Access *access.Guard
+	// Redirect, when set, is asked before an admitted play subscribes:
+	// an rtmp:// URL answers the play with an RTMP 302 to it (a master
+	// whose group has the stream on another member, cluster.redirect);
+	// "" plays here. params is the play's query.
+	Redirect func(key stream.Key, params url.Values) string
+	// Yield, when set, is asked when a publish finds its stream live: true
+	// means the publisher there (an edge pull) gave way, and the publish
+	// is tried again.
+	Yield func(key stream.Key) bool
 }
 
 // Server accepts RTMP connections.
