@@ -138,6 +138,11 @@ vhosts:
 	if err := waitMembers(ctx, rp[1], o.masters); err != nil {
 		return fmt.Errorf("%w\nrelay:\n%s", err, relay.Logs)
 	}
+	// The relay's groups are rebuilt from its own registry read, once a
+	// heartbeat: two more, and every master is a member there.
+	if err := proc.Sleep(ctx, 2*o.heartbeat); err != nil {
+		return err
+	}
 
 	// The burst: every class at once.
 	var wg sync.WaitGroup
@@ -175,6 +180,11 @@ vhosts:
 		res.SpreadMax = float64(hi)
 	}
 	slog.Info("classes placed", "spread", res.Spread)
+	if res.SpreadMax > res.TargetSpr {
+		var nodes json.RawMessage
+		_ = get(ctx, rp[1], "/api/v1/cluster/nodes", &nodes)
+		slog.Warn("spread over target: the relay's registry view", "nodes", string(nodes), "relay_log", relay.Logs.String())
+	}
 
 	var failures []string
 	var moved, arrived []time.Duration
@@ -215,6 +225,9 @@ vhosts:
 			return err
 		}
 		if err := waitMembers(ctx, rp[1], o.masters); err != nil {
+			return err
+		}
+		if err := proc.Sleep(ctx, 2*o.heartbeat); err != nil {
 			return err
 		}
 	}
