@@ -97,6 +97,11 @@ func startCampus(t *testing.T, n, e int, hb string) *campus {
 		c.node[edge] = node
 	}
 	c.waitNodes(t, c.relay, c.masters...)
+	// The relay's groups come from its own registry read, once a
+	// heartbeat: two more, and both masters are members there.
+	hbd, err := time.ParseDuration(hb)
+	require.NoError(t, err)
+	time.Sleep(2 * hbd)
 	return c
 }
 

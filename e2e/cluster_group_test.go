@@ -128,7 +128,7 @@ func TestClusterGroupCampus(t *testing.T) {
 	// it (it has none, the survivor has ten); the moved classes stay.
 	victim.restart(t)
 	c.waitNodes(t, c.relay, victim)
-	time.Sleep(time.Second) // two heartbeats: its load is read
+	time.Sleep(time.Second) // two heartbeats: the relay's groups have it again
 	var fresh []string
 	for i := 10; i < 14; i++ {
 		cl := fmt.Sprintf("class%d", i)
