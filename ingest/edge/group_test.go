@@ -478,11 +478,19 @@ func TestMasterPullsFromOwner(t *testing.T) {
 	_, pulling := b.edge.Upstream(other)
 	require.False(t, pulling)
 
-	// The class moves here (the relay publishes to b): the pull gives way.
-	require.True(t, b.edge.Yield(classKey))
-	pub, err := b.hub.Publish(classKey, stream.ClientInfo{Protocol: "rtmp"})
-	require.NoError(t, err)
-	pub.Close()
+	// The class moves here (the relay publishes to b over RTMP): the pull
+	// gives way, the publish is accepted.
+	push, err := rtmp.DialPush(context.Background(), "rtmp://"+b.addr+"/live/room1?vhost=transcode",
+		rtmp.PushOptions{ConnectTimeout: 2 * time.Second})
+	require.NoError(t, err, "the publish takes the stream over from the pull")
+	defer push.Close(time.Second)
+	require.Eventually(t, func() bool {
+		st := b.hub.Get(classKey)
+		return st != nil && st.Publisher().Protocol == "rtmp"
+	}, 3*time.Second, 10*time.Millisecond)
+	_, pulling = b.edge.Upstream(classKey)
+	require.False(t, pulling, "the pull stopped")
+	require.Empty(t, a.hub.Get(classKey).Readers(), "and left the owner")
 }
 
 // TestMasterRedirect: with cluster.redirect a master answers an RTMP
