@@ -90,9 +90,10 @@ func TestClusterGroupCampus(t *testing.T) {
 		require.False(t, got[cl].IsZero(), "%s never reached %s\nrelay:\n%s\nsurvivor:\n%s", cl, c.node[survivor], c.relay.Logs, survivor.Logs)
 		took = append(took, got[cl].Sub(killed))
 	}
-	t.Logf("%d classes moved from %s to %s after kill -9: %v (p50 %v, p99 %v)", len(moved), c.node[victim], c.node[survivor],
-		took, quantile(took, 0.5), quantile(took, 0.99))
-	require.LessOrEqual(t, quantile(took, 0.99), 3*time.Second, "each class plays again on the other master within 3 s")
+	// With fewer than 100 classes, p99 is the slowest one.
+	t.Logf("%d classes moved from %s to %s after kill -9: %v (max %v)", len(moved), c.node[victim], c.node[survivor],
+		took, slices.Max(took))
+	require.LessOrEqual(t, slices.Max(took), 3*time.Second, "each class plays again on the other master within 3 s")
 
 	// The moved class plays on the survivor: H.264 + AAC.
 	res := probeUntil(t, survivor.RTMPURL("live/"+moved[0]+"?vhost=transcode"), 20*time.Second, "video", "audio")
