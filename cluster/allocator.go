@@ -265,13 +265,19 @@ func (c *Cluster) streamsFrom(views []view, stale bool) ([]StreamInfo, bool) {
 }
 
 // Inspect reads what the registry holds, for `podium cluster`: every
-// node and every stream, decoded as the allocator decodes them.
-func Inspect(ctx context.Context, reg Registry, log *slog.Logger) ([]NodeInfo, []StreamInfo, error) {
+// node, every stream and every group of origins, decoded as the
+// allocator and the Directory decode them.
+func Inspect(ctx context.Context, reg Registry, log *slog.Logger) ([]NodeInfo, []StreamInfo, []GroupInfo, error) {
 	c := New(reg, Config{}, func() Local { return Local{} }, log)
-	if _, err := c.refresh(ctx); err != nil {
-		return nil, nil, err
+	views, err := c.refresh(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := c.groupRound(ctx, Node{}, views); err != nil {
+		return nil, nil, nil, err
 	}
 	nodes, _ := c.nodesFrom(c.view, false)
 	streams, _ := c.streamsFrom(c.view, false)
-	return nodes, streams, nil
+	groups, _ := c.Groups()
+	return nodes, streams, groups, nil
 }

@@ -26,6 +26,9 @@ type Cluster interface {
 	Streams(ctx context.Context) ([]cluster.StreamInfo, bool)
 	Status() cluster.Status
 	RegisterSRS(ctx context.Context, body []byte, remoteIP string) (string, error)
+	// Groups lists the registry's groups of origins and the recent moves
+	// of a class between members (from the last heartbeat's read).
+	Groups() ([]cluster.GroupInfo, []cluster.Move)
 }
 
 // Play allocation limits per client address: a classroom behind one NAT
@@ -50,6 +53,7 @@ func (u *UI) clusterRoutes(e *gin.Engine, v1 *gin.RouterGroup) {
 	e.GET("/cluster", u.require(kindPage), func(c *gin.Context) { servePage(c, "assets/cluster.html") })
 	v1.GET("/cluster/nodes", u.clusterNodes)
 	v1.GET("/cluster/streams", u.clusterStreams)
+	v1.GET("/cluster/groups", u.clusterGroups)
 }
 
 func (u *UI) limitPlay(c *gin.Context) {
@@ -201,7 +205,8 @@ func remoteIP(r *http.Request) net.IP {
 
 func (u *UI) clusterNodes(c *gin.Context) {
 	nodes, stale := u.deps.Cluster.Nodes(c.Request.Context())
-	u.clusterList(c, "nodes", nodes, stale)
+	groups, moves := u.deps.Cluster.Groups()
+	u.clusterList(c, "nodes", nodes, stale, "groups", groups, "moves", moves)
 }
 
 func (u *UI) clusterStreams(c *gin.Context) {
@@ -210,12 +215,17 @@ func (u *UI) clusterStreams(c *gin.Context) {
 }
 
 // clusterList answers a list at the top level, as the API's other lists
-// (SRS's shape), and under data, as the allocator answers.
-func (u *UI) clusterList(c *gin.Context, name string, list any, stale bool) {
+// (SRS's shape), and under data, as the allocator answers; more is
+// further name, value pairs answered the same way.
+func (u *UI) clusterList(c *gin.Context, name string, list any, stale bool, more ...any) {
 	e := u.envelope()
 	st := u.deps.Cluster.Status()
 	e[name], e["stale"], e["registry"] = list, stale, st
-	e["data"] = map[string]any{name: list, "stale": stale, "registry": st}
+	data := map[string]any{name: list, "stale": stale, "registry": st}
+	for i := 0; i+1 < len(more); i += 2 {
+		e[more[i].(string)], data[more[i].(string)] = more[i+1], more[i+1]
+	}
+	e["data"] = data
 	writeJSON(c, http.StatusOK, e)
 }
 

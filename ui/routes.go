@@ -205,7 +205,7 @@ func (u *UI) apiIndex(c *gin.Context) {
 		"hw":         "the video encoders this box has (podium hw)",
 		"sources":    "RTSP sources",
 		"play":       "public: GET /api/v1/play?app=&stream= allocates a line by load; POST /api/v1/play/switch {\"session\"} moves it",
-		"cluster":    "/cluster/nodes and /cluster/streams: what the cluster registry holds",
+		"cluster":    "/cluster/nodes, /cluster/streams and /cluster/groups: what the cluster registry holds",
 		"events":     "Server-Sent Events: a dashboard snapshot each second",
 		"recordings": "recorded files (dvr); /recordings/:id/download the file; DELETE /recordings/:id",
 	}

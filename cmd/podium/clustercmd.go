@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,16 +44,19 @@ func clusterCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
 			var logs strings.Builder
-			nodes, streams, err := cluster.Inspect(ctx, reg, slog.New(slog.NewTextHandler(&logs, nil)))
+			nodes, streams, groups, err := cluster.Inspect(ctx, reg, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err != nil {
 				return &exitError{code: exitFail, err: fmt.Errorf("registry %s: %w", name, err)}
 			}
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"registry": name, "nodes": nodes, "streams": streams})
+				return enc.Encode(map[string]any{"registry": name, "nodes": nodes, "streams": streams, "groups": groups})
 			}
 			if err := printCluster(out, name, nodes, streams); err != nil {
+				return err
+			}
+			if err := printGroups(out, groups); err != nil {
 				return err
 			}
 			if logs.Len() > 0 {
@@ -103,6 +108,39 @@ func printCluster(w io.Writer, registry string, nodes []cluster.NodeInfo, stream
 	}
 	if len(streams) == 0 {
 		fmt.Fprintln(w, "(no streams)")
+	}
+	return nil
+}
+
+// printGroups lists each group of origins: its live members least loaded
+// first, their load inputs, and the classes each owns.
+func printGroups(w io.Writer, groups []cluster.GroupInfo) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	for _, g := range groups {
+		fmt.Fprintf(w, "\ngroup %s (%d live members)\n", g.Name, len(g.Members))
+		owned := map[string][]string{}
+		for k, n := range g.Owners {
+			owned[n] = append(owned[n], k)
+		}
+		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "MEMBER\tRTMP\tLOAD\tCLASSES\tTRANSCODES\tCPU\tOWNS")
+		shown := map[string]bool{}
+		for _, m := range g.Members {
+			shown[m.Node] = true
+			slices.Sort(owned[m.Node])
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t%d\t%.0f%%\t%s\n", m.Node, m.RTMP, m.Load, m.Streams, m.Transcodes, m.CPU*100, strings.Join(owned[m.Node], " "))
+		}
+		for _, n := range slices.Sorted(maps.Keys(owned)) {
+			if !shown[n] {
+				slices.Sort(owned[n])
+				fmt.Fprintf(tw, "%s (not live)\t-\t-\t-\t-\t-\t%s\n", n, strings.Join(owned[n], " "))
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
-// Podium cluster page: the registry's nodes and streams, from
-// /api/v1/cluster/nodes and /api/v1/cluster/streams, every 2 s.
+// Podium cluster page: the registry's nodes, groups and streams, from
+// /api/v1/cluster/nodes (with its groups and moves) and
+// /api/v1/cluster/streams, every 2 s.
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -23,6 +24,42 @@
     const r = await fetch(path, { headers: { 'X-Podium-UI': '1' }, credentials: 'same-origin' });
     if (r.status === 401) { location.href = '/login'; throw new Error('login'); }
     return r.json();
+  }
+  // groups draws one table per group: its members least loaded first,
+  // their load inputs and the classes each owns; then the recent moves.
+  function groups(list, moves) {
+    $('groups').replaceChildren(...list.map((g) => {
+      const owned = {};
+      for (const [k, node] of Object.entries(g.owners || {})) (owned[node] = owned[node] || []).push(k);
+      const box = el('div', undefined, 'group');
+      box.dataset.group = g.name;
+      box.appendChild(el('h3', 'group:' + g.name + ' — ' + g.members.length + ' live member' + (g.members.length === 1 ? '' : 's')));
+      const t = el('table', undefined, 'inner');
+      const head = el('thead');
+      head.appendChild(row(['Member', 'RTMP', 'Load', 'Classes', 'Transcodes', 'CPU', 'Owns']));
+      t.appendChild(head);
+      const body = el('tbody');
+      const shown = new Set();
+      for (const m of g.members) {
+        shown.add(m.node);
+        body.appendChild(row([m.node, m.rtmp, m.load.toFixed(2), String(m.streams), String(m.transcodes),
+          Math.round(m.cpu * 100) + '%', (owned[m.node] || []).sort().join(', ') || '–']));
+      }
+      // Owners that are not live members (dead, draining) still hold
+      // their claims until they lapse.
+      for (const node of Object.keys(owned).sort()) {
+        if (!shown.has(node)) body.appendChild(row([node + ' (not live)', '–', '–', '–', '–', '–', owned[node].sort().join(', ')]));
+      }
+      t.appendChild(body);
+      box.appendChild(t);
+      return box;
+    }));
+    $('no-groups').hidden = list.length > 0;
+    const mb = document.querySelector('#moves tbody');
+    mb.replaceChildren(...moves.slice().reverse().map((m) => row([
+      new Date(m.at).toLocaleTimeString(), m.group, m.stream, m.from, m.to, m.reason,
+    ])));
+    $('no-moves').hidden = moves.length > 0;
   }
   async function tick() {
     try {
@@ -49,6 +86,7 @@
           x.nodes.map((o) => o.node + (o.ready ? ' ✓' : '')).join(', '), a]);
       }));
       $('no-cstreams').hidden = streams.length > 0;
+      groups(n.data.groups || [], n.data.moves || []);
     } catch (e) {
       $('c-state').textContent = 'cannot reach this box';
       $('c-state').className = 'conn down';
