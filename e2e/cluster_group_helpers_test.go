@@ -306,3 +306,48 @@ func (a *arrivals) waitAll(classes []string, within time.Duration) map[string]ti
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// campusGroups is the part of /api/v1/cluster/groups the test reads.
+type campusGroups struct {
+	Data struct {
+		Groups []struct {
+			Name    string `json:"name"`
+			Members []struct {
+				Node string  `json:"node"`
+				Load float64 `json:"load"`
+			} `json:"members"`
+			Owners map[string]string `json:"owners"`
+		} `json:"groups"`
+		Moves []struct {
+			Group, Stream, From, To, Reason string
+		} `json:"moves"`
+	} `json:"data"`
+}
+
+// groupView is box p's view of group "masters": class → owner node,
+// members (least loaded first), and the moves it logged.
+func (c *campus) groupView(t *testing.T, p *podium) (owners map[string]string, members []string, moves []string) {
+	t.Helper()
+	var g campusGroups
+	require.NoError(t, json.Unmarshal(c.api(t, p).get("/api/v1/cluster/groups"), &g))
+	owners = map[string]string{}
+	for _, gr := range g.Data.Groups {
+		if gr.Name != "masters" {
+			continue
+		}
+		for k, n := range gr.Owners {
+			if cl, ok := strings.CutPrefix(k, "__defaultVhost__/live/"); ok {
+				owners[cl] = n
+			}
+		}
+		for _, m := range gr.Members {
+			members = append(members, m.Node)
+		}
+	}
+	for _, m := range g.Data.Moves {
+		if m.Group == "masters" && m.Reason != "" {
+			moves = append(moves, fmt.Sprintf("%s %s>%s", strings.TrimPrefix(m.Stream, "__defaultVhost__/live/"), m.From, m.To))
+		}
+	}
+	return owners, members, moves
+}

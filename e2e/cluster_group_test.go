@@ -49,6 +49,18 @@ func TestClusterGroupCampus(t *testing.T) {
 	require.Eventually(t, func() bool { return len(c.liveSince(t, c.slave)) == 10 }, 20*time.Second, 200*time.Millisecond,
 		"each master forwards the classes it has to the slave\n%s", c.slave.Logs)
 
+	// The registry agrees: each class is claimed by the master that has
+	// it, as the relay reads it.
+	require.Eventually(t, func() bool {
+		owners, _, _ := c.groupView(t, c.relay)
+		for cl, m := range placed {
+			if owners[cl] != c.node[m] {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 100*time.Millisecond, "the relay's /api/v1/cluster/groups names each class's master")
+
 	victim := placed["class0"]
 	survivor := c.masters[0]
 	if survivor == victim {
@@ -114,6 +126,21 @@ func TestClusterGroupCampus(t *testing.T) {
 	t.Logf("player of a class that stayed: longest stall %v", stallStayed)
 	require.LessOrEqual(t, stallStayed, 3*time.Second, "a class on the survivor is not disturbed")
 	require.True(t, watchStayed.running())
+
+	// The relay's groups view: the victim is gone, the survivor owns the
+	// moved classes, and a move was logged for each (with its reason).
+	require.Eventually(t, func() bool {
+		owners, members, moves := c.groupView(t, c.relay)
+		if !slices.Equal(members, []string{c.node[survivor]}) {
+			return false
+		}
+		for _, cl := range moved {
+			if owners[cl] != c.node[survivor] || !slices.Contains(moves, fmt.Sprintf("%s %s>%s", cl, c.node[victim], c.node[survivor])) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 200*time.Millisecond, "the relay's /api/v1/cluster/groups shows the moves")
 
 	// The teachers' encoders: still running, still the same publish on
 	// the relay.
