@@ -269,3 +269,42 @@ func TestClaimBurst(t *testing.T) {
 		require.NotEqual(t, boxes[0].Owns(key(n)), boxes[1].Owns(key(n)), "one owner of %s", n)
 	}
 }
+
+// TestNudge: with a long heartbeat, a nudge (the hub's unpublish) runs a
+// claim round at once: the class is released and another member can
+// claim it within milliseconds, not a heartbeat.
+func TestNudge(t *testing.T) {
+	reg := NewMemory(nil)
+	m1, m2 := newGroupBox(t, reg, "m1", "masters"), newGroupBox(t, reg, "m2", "masters")
+	m1.cfg.Heartbeat, m2.cfg.Heartbeat = time.Minute, time.Minute
+	m1.set(0.1, false, "a")
+	m2.set(0.1, false, "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m1.Run(ctx) }()
+	require.Eventually(t, func() bool { return m1.Status().State == "up" }, 2*time.Second, 5*time.Millisecond)
+	m2.beat(t)
+	require.False(t, m2.Owns(key("a")))
+
+	m1.set(0.1, false)
+	start := time.Now()
+	m1.Nudge()
+	require.Eventually(t, func() bool {
+		got, err := reg.Claim(context.Background(), "masters", "m2", []string{key("a")}, time.Minute)
+		return err == nil && got[key("a")] == "m2"
+	}, time.Second, 2*time.Millisecond)
+	require.Less(t, time.Since(start), 500*time.Millisecond)
+
+	// A clean stop releases every claim.
+	m1.set(0.1, false, "b")
+	m1.Nudge()
+	require.Eventually(t, func() bool {
+		o, _ := reg.Owners(context.Background(), []string{"masters"})
+		return o["masters"][key("b")] == "m1"
+	}, time.Second, 2*time.Millisecond)
+	cancel()
+	<-done
+	o, err := reg.Owners(context.Background(), []string{"masters"})
+	require.NoError(t, err)
+	require.NotContains(t, o["masters"], key("b"))
+}

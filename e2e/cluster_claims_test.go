@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,7 +76,13 @@ func TestClusterClaims(t *testing.T) {
 		rtmpOf[m.Node] = m.RTMP
 	}
 	require.Equal(t, map[string]string{"m1": fmt.Sprintf("127.0.0.1:%d", m1.RTMP), "m2": fmt.Sprintf("127.0.0.1:%d", m2.RTMP)}, rtmpOf)
-	require.Equal(t, "m2", g.Groups[0].Members[0].Node, "m2 has one class, m1 two: m2 is least loaded")
+	// The order by load is the unit tests' (cluster.TestDirectory): here
+	// both boxes share a busy host's CPU, which dominates above 80%.
+	for _, m := range g.Groups[0].Members {
+		require.Equal(t, map[string]int{"m1": 2, "m2": 1}[m.Node], m.Streams, m.Node)
+		require.GreaterOrEqual(t, m.Load, float64(m.Streams))
+	}
+	t.Logf("members by load: %+v", g.Groups[0].Members)
 
 	// The same class on m2 too: m1 keeps it.
 	publish(t, file, m2.RTMPURL("live/room3"))
@@ -95,7 +102,19 @@ func TestClusterClaims(t *testing.T) {
 	require.Equal(t, "m1", g.Moves[0].From)
 	require.Equal(t, "m2", g.Moves[0].To)
 	require.Equal(t, "released", g.Moves[0].Reason)
-	require.Contains(t, m1.Logs.String(), `msg="class moved" group=masters stream=__defaultVhost__/live/room3 from=m1 to=m2 reason=released`)
+	require.Contains(t, m1.Logs.String(), `msg="class moved" component=cluster group=masters stream=__defaultVhost__/live/room3 from=m1 to=m2 reason=released`)
+
+	// podium cluster lists the group too.
+	out, errOut, code := runPodium(t, "cluster", "--config", filepath.Join(m1.Dir, "podium.yaml"))
+	require.Equal(t, 0, code, "%s", errOut)
+	require.Contains(t, out, "group masters (2 live members)")
+	require.Regexp(t, `(?m)^m2\s+127\.0\.0\.1:\d+\s+[\d.]+\s+2\s+2\s+\d+%\s+`+k2+` `+k3, out)
+	out, errOut, code = runPodium(t, "cluster", "--json", "--config", filepath.Join(m1.Dir, "podium.yaml"))
+	require.Equal(t, 0, code, "%s", errOut)
+	var cli groupsAnswer
+	require.NoError(t, json.Unmarshal([]byte(out), &cli))
+	require.Len(t, cli.Groups, 1)
+	require.Equal(t, "m2", cli.Groups[0].Owners[k3])
 
 	// The Cluster page shows the group, each member's classes, the move.
 	base := fmt.Sprintf("http://127.0.0.1:%d", m1.HTTP)
@@ -106,12 +125,16 @@ func TestClusterClaims(t *testing.T) {
 	tab.Wait(fmt.Sprintf(`location.href === %q`, base+"/"), 15*time.Second)
 	tab.Go(base + "/cluster")
 	tab.Wait(`document.querySelectorAll('#groups .group[data-group="masters"] tbody tr').length === 2`, 15*time.Second)
-	text := tab.Text("#groups")
-	require.Contains(t, text, "group:masters")
-	require.Regexp(t, `m1\s+127\.0\.0\.1:\d+\s+[\d.]+\s+1\s+0\s+\d+%\s+`+k1, text)
-	require.Regexp(t, `m2\s+127\.0\.0\.1:\d+`, text)
-	require.Contains(t, text, k3)
+	require.Contains(t, tab.Text("#groups"), "group:masters")
+	rows := func(sel string) string {
+		return browsertest.Eval[string](tab, `[...document.querySelectorAll('`+sel+` tbody tr')].map(r => [...r.cells].map(c => c.textContent).join('|')).join('\n')`)
+	}
+	members := rows("#groups .group")
+	// Member | RTMP | Load | Classes | Transcodes | CPU | Owns (the
+	// default config transcodes each class).
+	require.Regexp(t, `(?m)^m1\|127\.0\.0\.1:\d+\|[\d.]+\|1\|1\|\d+%\|`+k1+`, transcode/live/room1$`, members)
+	require.Regexp(t, `(?m)^m2\|127\.0\.0\.1:\d+\|[\d.]+\|2\|2\|\d+%\|`+k2+`, `+k3+`, `, members)
 	tab.Wait(`document.querySelectorAll('#moves tbody tr').length >= 1`, 10*time.Second)
-	require.Regexp(t, `masters\s+`+k3+`\s+m1\s+m2\s+released`, tab.Text("#moves tbody"))
+	require.Contains(t, rows("#moves"), "|masters|"+k3+"|m1|m2|released")
 	require.Empty(t, tab.Errors())
 }
