@@ -76,7 +76,7 @@ func startCampus(t *testing.T, n, e int, hb string) *campus {
 	t.Helper()
 	c := &campus{redis: redistest.Start(t), node: map[*podium]string{}}
 	url := c.redis.URL()
-	c.slave = startPodium(t, fmt.Sprintf("auth: {admin_password: %s}\n%s", campusPassword, plainSlave))
+	c.slave = startPodium(t, fmt.Sprintf("auth: {admin_password: %s}\nvhosts:\n  - name: __defaultVhost__\n    hls: {enabled: true, fragment: 1s, window: 10}\n", campusPassword))
 	for i := 1; i <= n; i++ {
 		rtmp := freePort(t)
 		node := fmt.Sprintf("m%d", i)

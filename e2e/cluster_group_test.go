@@ -25,7 +25,8 @@ import (
 // classes plays again on the other master within 3 s; an RTMP player on
 // an edge for a moved class never reconnects and stalls at most 3 s; the
 // teachers' encoders are never dropped (same publish session on the
-// relay); the slave gets the moved classes again. The killed master,
+// relay); the slave gets the moved classes again, its HLS marking the
+// republish with a discontinuity. The killed master,
 // restarted, gets new classes again; the moved classes do not move back.
 func TestClusterGroupCampus(t *testing.T) {
 	c := startCampus(t, 2, 2, "500ms")
@@ -151,6 +152,22 @@ func TestClusterGroupCampus(t *testing.T) {
 		"the slave gets the moved classes from the new master\n%s", c.slave.Logs)
 	res = probeUntil(t, c.slave.RTMPURL("live/"+moved[0]), 20*time.Second, "video", "audio")
 	requireCodecs(t, res, "h264", "aac")
+	// Its HLS on the slave marks the republish with a discontinuity and
+	// goes on (no gap of minutes).
+	playlist := fmt.Sprintf("http://127.0.0.1:%d/live/%s.m3u8", c.slave.HTTP, moved[0])
+	var seqAfter uint64
+	require.Eventually(t, func() bool {
+		p, body, err := hlsPlaylist(playlist)
+		if err != nil || !regexp.MustCompile(`#EXT-X-DISCONTINUITY\n|#EXT-X-DISCONTINUITY-SEQUENCE:[1-9]`).Match(body) {
+			return false
+		}
+		seqAfter = p.SeqNo + uint64(len(listed(p)))
+		return true
+	}, 15*time.Second, 200*time.Millisecond, "the slave's HLS of %s marks the move", moved[0])
+	require.Eventually(t, func() bool {
+		p, _, err := hlsPlaylist(playlist)
+		return err == nil && p.SeqNo+uint64(len(listed(p))) >= seqAfter+2
+	}, 10*time.Second, 200*time.Millisecond, "the slave's HLS of %s goes on after the move", moved[0])
 
 	// Restart the victim: once the relay sees it, four new classes go to
 	// it (it has none, the survivor has ten); the moved classes stay.
