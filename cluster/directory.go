@@ -142,11 +142,16 @@ func buildGroups(views []view, owners map[string]map[string]string, live func(vi
 	return g
 }
 
-// liveMember: serving, and its heartbeat is not suspect (two missed and
-// a quarter, as the allocator's eligibility).
-func (c *Cluster) liveMember(v view) bool { return v.State == StateServing && fresh(v) }
+// liveMember: its entry has not expired (it is in the read) and it is
+// serving. A member that is late with a heartbeat stays one (on a busy
+// box a beat can be late without the box being gone): forward and the
+// edge take a refused connection as "member dead" at once and go to the
+// next member, and the entry expires after three heartbeats.
+func (c *Cluster) liveMember(v view) bool { return v.State == StateServing }
 
-// fresh: the node's heartbeat is not suspect.
+// fresh: the node's heartbeat is not suspect (two missed and a quarter,
+// as the allocator's eligibility): a class whose owner's claim lapsed
+// while the owner was this late moved because the owner "expired".
 func fresh(v view) bool {
 	hb := time.Duration(v.HeartbeatMs) * time.Millisecond
 	return hb <= 0 || v.Age <= 2*hb+hb/4

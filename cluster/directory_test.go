@@ -159,18 +159,24 @@ func TestDirectory(t *testing.T) {
 	require.Equal(t, before, changes.Load())
 
 	// m1 dies (no more heartbeats): after 2.5 heartbeats its claims lapse
-	// while its node entry still lists b; m2 gets b and claims it.
+	// while its node entry still lists b (a late member is still one); m2
+	// gets b and claims it: a move, "expired" (m1 is 2.5 beats late).
 	advance(5*time.Second + 100*time.Millisecond)
 	m2.set(0.2, true, "c", "a", "b")
 	m2.beat(t)
 	relay.beat(t)
-	require.Equal(t, []string{"m2"}, nodesOf(relay.Members("masters")), "m1 is suspect")
+	require.Equal(t, []string{"m1", "m2"}, nodesOf(relay.Members("masters")))
 	o, _ = relay.Owner("masters", key("b"))
 	require.Equal(t, "m2", o.Node)
 	_, moves = relay.Groups()
 	require.Len(t, moves, 4)
 	require.Equal(t, "m1", moves[3].From)
 	require.Equal(t, MoveExpired, moves[3].Reason)
+	// At three heartbeats m1's entry expires: it is no member.
+	advance(time.Second)
+	m2.beat(t)
+	relay.beat(t)
+	require.Equal(t, []string{"m2"}, nodesOf(relay.Members("masters")))
 
 	infos, _ := relay.Groups()
 	require.Len(t, infos, 1)
