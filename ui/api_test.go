@@ -53,7 +53,7 @@ func classroom(t *testing.T, f *fixture) (in, out *livePub) {
 	})
 	f.setForwards(forward.Stats{
 		Stream: outKey.String(), Destination: "rtmp://192.168.1.6:1935/live/cam1?key=fwd-leak", State: forward.StateBackoff,
-		LastError: "dial tcp 192.168.1.6:1935: connect: connection refused", Reconnects: 3, Bytes: 12345,
+		LastError: "dial tcp 192.168.1.6:1935: connect: connection refused", Reconnects: 3, Bytes: 12345, Member: "m1", Moves: 2,
 		Bitrate: 0, Dropped: 7, Since: time.Now().Add(-2 * time.Second),
 	})
 	// Two samples a second apart give rates; feed between them.
@@ -186,6 +186,8 @@ func TestStreamsShowCodecsTranscodeForwards(t *testing.T) {
 	fw := out.Fwd[0]
 	require.Equal(t, "backoff", fw.State)
 	require.Equal(t, uint64(3), fw.Reconnects)
+	require.Equal(t, uint64(2), fw.Moves)
+	require.Equal(t, "m1", fw.Member)
 	require.Equal(t, uint64(7), fw.Dropped)
 	require.Equal(t, "rtmp://192.168.1.6:1935/live/cam1?key=xxx", fw.Destination)
 	require.Contains(t, fw.LastError, "connection refused")
@@ -340,6 +342,7 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 5500.0, samples[`podium_bytes_out_total`])
 	fwd := `stream="transcode/live/cam1",destination="rtmp://192.168.1.6:1935/live/cam1?key=xxx"`
 	require.Equal(t, 3.0, samples[`podium_forward_reconnects_total{`+fwd+`}`])
+	require.Equal(t, 2.0, samples[`podium_forward_moves_total{`+fwd+`}`])
 	require.Equal(t, 1.0, samples[`podium_forward_state{`+fwd+`,state="backoff"}`])
 	require.Equal(t, 0.0, samples[`podium_forward_state{`+fwd+`,state="forwarding"}`])
 	require.Equal(t, 1.0, samples[`podium_forwards{state="backoff"}`])

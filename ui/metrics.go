@@ -168,6 +168,7 @@ func (u *UI) metrics(c *gin.Context) {
 		v               func(*FwdView) float64
 	}{
 		{"podium_forward_reconnects_total", "counter", "Reconnects of a forward handler.", func(f *FwdView) float64 { return float64(f.Reconnects) }},
+		{"podium_forward_moves_total", "counter", "Moves of a group:NAME destination's stream to another member.", func(f *FwdView) float64 { return float64(f.Moves) }},
 		{"podium_forward_bytes_total", "counter", "Bytes a forward handler pushed.", func(f *FwdView) float64 { return float64(f.Bytes) }},
 		{"podium_forward_bitrate_bps", "gauge", "A forward handler's bitrate over the last second.", func(f *FwdView) float64 { return float64(f.Bitrate) }},
 		{"podium_forward_dropped_packets_total", "counter", "Packets a slave was too slow for.", func(f *FwdView) float64 { return float64(f.Dropped) }},

@@ -134,6 +134,10 @@ type FwdView struct {
 	Dropped     uint64  `json:"dropped"`
 	Since       int64   `json:"since_ms"`
 	For         float64 `json:"state_seconds"` // how long in this state
+	// Member and Moves: a group:NAME destination's current member and
+	// how often the stream moved between members.
+	Member string `json:"member,omitempty"`
+	Moves  uint64 `json:"moves"`
 }
 
 // HLSView is a stream's HLS output.
@@ -396,7 +400,7 @@ func fwdView(f forward.Stats, now time.Time) FwdView {
 		Stream: f.Stream, Destination: scrub(f.Destination), State: string(f.State),
 		LastError: scrub(f.LastError), Reconnects: f.Reconnects, Bytes: f.Bytes,
 		Bitrate: f.Bitrate, Dropped: f.Dropped, Since: f.Since.UnixMilli(),
-		For: round2(now.Sub(f.Since).Seconds()),
+		For: round2(now.Sub(f.Since).Seconds()), Member: f.Member, Moves: f.Moves,
 	}
 }
 
