@@ -112,7 +112,7 @@ func (h *handler) runGroup(ctx context.Context, first *stream.Reader) {
 			waited = true
 			// A registry change (a member joined) or the old member's
 			// port opening again (a restart) ends the wait early.
-			if !h.waitGroup(ctx, b.Next(), isDialError(lastErr), true) {
+			if !h.waitGroup(ctx, b.Next(), probeAfter(lastErr), true) {
 				break
 			}
 			continue

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -155,7 +156,7 @@ func (h *handler) run(ctx context.Context, first *stream.Reader) {
 		n := h.failed()
 		h.setState(StateBackoff, err)
 		h.log.Warn("forward failed", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", n)
-		if !h.wait(ctx, delay, isDialError(err)) {
+		if !h.wait(ctx, delay, probeAfter(err)) {
 			h.setState(StateStopped, nil)
 			h.log.Info("forward stopped", "reason", stopReason(nil, ctx))
 			return
@@ -237,6 +238,17 @@ func (h *handler) reachable(ctx context.Context) bool {
 func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// probeAfter: after a refused or unreachable dial, or a timeout (a slave
+// or a link too slow to take the stream: a bandwidth cap, a lossy path
+// whose retransmission timer backed off), the wait before the next try
+// probes the slave every second, so the forward resumes within about a
+// second of the link coming back however far the backoff has grown. A
+// slave that answers and refuses keeps the plain backoff.
+func probeAfter(err error) bool {
+	var ne net.Error
+	return isDialError(err) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // session makes one connection and forwards until it fails, the stream
