@@ -73,6 +73,11 @@ type Options struct {
 	// a slow slave's backlog stays in the handler's queue, where it is
 	// dropped by whole GOPs, rather than aging in the kernel.
 	SendBuffer int
+	// UnsentLimit bounds what the kernel holds unsent per slave
+	// (TCP_NOTSENT_LOWAT), so after a slow spell (a bandwidth cap) the
+	// slave gets fresh media instead of first the send buffer's stale
+	// seconds.
+	UnsentLimit int
 	// CloseGrace is how long a stopping handler may spend flushing.
 	CloseGrace time.Duration
 	// BackoffMin and BackoffMax bound the reconnect delay; it resets after
@@ -122,6 +127,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SendBuffer <= 0 {
 		o.SendBuffer = 128 << 10 // the kernel doubles it: ~1 s of 2 Mbit/s
+	}
+	if o.UnsentLimit <= 0 {
+		o.UnsentLimit = 16 << 10 // a few frames; a keyframe goes out in a few wake-ups
 	}
 	if o.ServerID == "" {
 		o.ServerID = "podium"

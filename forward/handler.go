@@ -268,6 +268,7 @@ func (h *handler) session(ctx context.Context, r *stream.Reader) (time.Duration,
 		ConnectTimeout: h.opts.ConnectTimeout,
 		WriteTimeout:   h.opts.WriteTimeout,
 		SendBuffer:     h.opts.SendBuffer,
+		UnsentLimit:    h.opts.UnsentLimit,
 		NoDelay:        h.noDelay,
 	})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/podiumlive/podium/flv"
 )
 
@@ -49,6 +51,14 @@ type PushOptions struct {
 	// the kernel queues for a slow slave, so the caller's queue sees the
 	// slowness and drops whole GOPs.
 	SendBuffer int
+	// UnsentLimit, when > 0, sets TCP_NOTSENT_LOWAT: the kernel takes no
+	// more from a write while this many bytes wait unsent, so behind a
+	// link slower than the stream the backlog stays in the caller's queue
+	// (dropped by whole GOPs) instead of aging in the send buffer, which
+	// the link, once back, must first drain: up to SO_SNDBUF of stale
+	// media, seconds at the pace TCP's congestion control learned while
+	// the link was slow.
+	UnsentLimit int
 	// NoDelay sets TCP_NODELAY: each write is sent at once instead of
 	// being coalesced with the next while the slave has not acknowledged
 	// the last (Nagle).
@@ -91,6 +101,10 @@ func parsePushURL(raw string) (pushTarget, error) {
 	return t, nil
 }
 
+// tcpRTOMaxMS is Linux's TCP_RTO_MAX_MS (6.15), which x/sys/unix does not
+// name yet: the most a socket's retransmission timeout may back off to.
+const tcpRTOMaxMS = 44
+
 // DialPush connects to raw (rtmp://HOST[:PORT]/APP/STREAM[?query]) and
 // publishes: handshake, connect, releaseStream, FCPublish, createStream,
 // publish "live", and waits for NetStream.Publish.Start. A dial error is
@@ -108,18 +122,27 @@ func DialPush(ctx context.Context, raw string, o PushOptions) (*Push, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
 	defer cancel()
-	d := net.Dialer{}
-	if o.SendBuffer > 0 {
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			if err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, o.SendBuffer)
-			}); err != nil {
-				return err
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			// The retransmission timer of a push backs off while a link
+			// drops its packets (a partition, a bandwidth cap); capped at
+			// 1 s (the least the kernel takes), a connection that outlived
+			// the outage retransmits within a second of the link coming
+			// back. Kernels before 6.15 lack the option: their backoff
+			// then applies.
+			_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpRTOMaxMS, 1000)
+			if o.UnsentLimit > 0 {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, o.UnsentLimit)
 			}
-			return serr
+			if o.SendBuffer > 0 && serr == nil {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, o.SendBuffer)
+			}
+		}); err != nil {
+			return err
 		}
-	}
+		return serr
+	}}
 	nc, err := d.DialContext(ctx, "tcp", t.hostPort)
 	if err != nil {
 		return nil, err

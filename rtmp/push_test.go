@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestPushNoDelay: a push leaves Nagle on (as SRS and nginx-rtmp do)
@@ -38,4 +39,34 @@ func tcpOpt(t *testing.T, p *Push, opt int) int {
 	}))
 	require.NoError(t, gerr)
 	return got
+}
+
+// TestPushBoundsStaleMedia: a push holds at most UnsentLimit unsent bytes
+// in the kernel (TCP_NOTSENT_LOWAT) and caps its retransmission backoff at
+// 1 s (TCP_RTO_MAX_MS, on kernels that have it), so a link that comes back
+// carries fresh media within about a second (e2e TestNetFaultNamespaces).
+func TestPushBoundsStaleMedia(t *testing.T) {
+	srv := startServer(t, DefaultLimits(), false)
+	p, err := DialPush(context.Background(), fmt.Sprintf("rtmp://%s/live/s", srv.addr()), PushOptions{UnsentLimit: 16 << 10})
+	require.NoError(t, err)
+	defer p.Close(time.Second)
+	require.Equal(t, 16<<10, tcpOpt(t, p, unix.TCP_NOTSENT_LOWAT))
+	if rto, ok := tcpOptIf(p, tcpRTOMaxMS); ok {
+		require.Equal(t, 1000, rto, "TCP_RTO_MAX_MS")
+	} else {
+		t.Log("this kernel has no TCP_RTO_MAX_MS (before 6.15): the default backoff applies")
+	}
+}
+
+// tcpOptIf reads an IPPROTO_TCP socket option the kernel may not have.
+func tcpOptIf(p *Push, opt int) (int, bool) {
+	rc, err := p.conn.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	got, gerr := 0, error(nil)
+	if err := rc.Control(func(fd uintptr) { got, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, opt) }); err != nil || gerr != nil {
+		return 0, false
+	}
+	return got, true
 }

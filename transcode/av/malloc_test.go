@@ -1,0 +1,20 @@
+package av
+
+import (
+	"os"
+	"testing"
+)
+
+// TestArenaMax: without MALLOC_ARENA_MAX, the process caps glibc's malloc
+// arenas at arenaMax (mallopt accepted it).
+func TestArenaMax(t *testing.T) {
+	if os.Getenv("MALLOC_ARENA_MAX") != "" {
+		if arenaMaxSet != 0 {
+			t.Fatalf("MALLOC_ARENA_MAX is set, yet init applied %d", arenaMaxSet)
+		}
+		return
+	}
+	if arenaMaxSet != arenaMax {
+		t.Fatalf("malloc arenas capped at %d, want %d", arenaMaxSet, arenaMax)
+	}
+}
