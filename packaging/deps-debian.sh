@@ -26,6 +26,9 @@ PKGS=(
   debootstrap
   # packaging tests: systemd-analyze verify of the .deb's unit
   systemd
+  # packaging tests: the version script reads `git describe` (a minimal
+  # Debian has no git)
+  git
 )
 
 missing=()
