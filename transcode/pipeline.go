@@ -147,6 +147,7 @@ func (p *pipeline) flush() {
 func (p *pipeline) close() {
 	p.audio.close()
 	p.video.close()
+	av.TrimCHeap()
 }
 
 func millis(d time.Duration) int64 { return d.Milliseconds() }

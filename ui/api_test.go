@@ -357,6 +357,11 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 0.0, samples[`podium_hw_encoder_usable{backend="nvenc",encoder="h264_nvenc"}`])
 	require.Equal(t, 1.0, samples[`podium_hw_encoder_usable{backend="software",encoder="libx264"}`])
 	require.Positive(t, samples[`podium_host_memory_total_bytes`])
+	require.Equal(t, float64(30<<20), samples[`podium_c_heap_bytes{state="in_use"}`])
+	require.Equal(t, float64(12<<20), samples[`podium_c_heap_bytes{state="free"}`])
+	require.Equal(t, float64(40<<20), samples[`podium_c_heap_bytes{state="arena"}`])
+	require.Equal(t, float64(2<<20), samples[`podium_c_heap_bytes{state="mmap"}`])
+	require.Equal(t, 345.0, samples[`podium_c_heap_free_chunks`])
 	require.Positive(t, samples[`podium_process_resident_memory_bytes`])
 	// The client's standard collectors, under their standard names.
 	require.Positive(t, samples[`go_goroutines`])

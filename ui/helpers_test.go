@@ -64,6 +64,9 @@ func newFixture(t *testing.T, edit ...func(*Deps, *Options)) *fixture {
 				{Backend: "software", Encoder: "libx264", Device: "cpu", Usable: true},
 			}
 		},
+		CHeap: func() avstat.CHeap {
+			return avstat.CHeap{Arena: 40 << 20, Mmap: 2 << 20, InUse: 30 << 20, Free: 12 << 20, Chunks: 345}
+		},
 		HLSURL: func(k stream.Key) string {
 			if k.Vhost != "transcode" {
 				return ""

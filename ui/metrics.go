@@ -286,6 +286,17 @@ func (u *UI) metrics(c *gin.Context) {
 	p.family("podium_goroutines", "gauge", "Podium's goroutines.")
 	p.sample("podium_goroutines", float64(sum.Self.Goroutines))
 
+	if u.deps.CHeap != nil {
+		h := u.deps.CHeap()
+		p.family("podium_c_heap_bytes", "gauge", "glibc's malloc heap, where libav's memory lives: in_use, free (inside the arenas, resident unless trimmed), arena (taken by the arenas), mmap (mapped by large allocations).")
+		p.sample("podium_c_heap_bytes", float64(h.InUse), "state", "in_use")
+		p.sample("podium_c_heap_bytes", float64(h.Free), "state", "free")
+		p.sample("podium_c_heap_bytes", float64(h.Arena), "state", "arena")
+		p.sample("podium_c_heap_bytes", float64(h.Mmap), "state", "mmap")
+		p.family("podium_c_heap_free_chunks", "gauge", "Free chunks in glibc's malloc arenas (fragments).")
+		p.sample("podium_c_heap_free_chunks", float64(h.Chunks))
+	}
+
 	u.recordingMetrics(&p)
 
 	// Auth.

@@ -34,6 +34,8 @@ type Deps struct {
 	// HW is what `podium hw` prints: probe once at start and return the
 	// cached result.
 	HW func() []avstat.Encoder
+	// CHeap reports the C heap libav allocates from (nil: not linked).
+	CHeap func() avstat.CHeap
 	// HLS lists the streams the HLS muxer is cutting.
 	HLS func() []HLSStats
 	// HLSURL returns the playlist path of a stream whose vhost has HLS

@@ -261,7 +261,7 @@ vhosts:
 		if err != nil {
 			return err
 		}
-		if err := saveProfiles(o.pprof, pod.http, fmt.Sprintf("rtmp-%d", n)); err != nil {
+		if err := scrape.New(pod.http, adminPassword).SaveProfiles(o.pprof, fmt.Sprintf("rtmp-%d", n)); err != nil {
 			return err
 		}
 		failures = append(failures, f...)
@@ -291,7 +291,7 @@ vhosts:
 			if err != nil {
 				return err
 			}
-			if err := saveProfiles(o.pprof, pod.http, fmt.Sprintf("flv-%d", n)); err != nil {
+			if err := scrape.New(pod.http, adminPassword).SaveProfiles(o.pprof, fmt.Sprintf("flv-%d", n)); err != nil {
 				return err
 			}
 			failures = append(failures, f...)
@@ -336,33 +336,6 @@ vhosts:
 
 // adminPassword is the Podium edge's admin login (for -pprof).
 const adminPassword = "bench-edge-admin"
-
-// saveProfiles writes Podium's heap (after a GC) and goroutine profiles
-// to dir/heap-PHASE.pb.gz and dir/goroutine-PHASE.txt; nothing when dir
-// is "".
-func saveProfiles(dir string, httpPort int, phase string) error {
-	if dir == "" {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("pprof dir: %w", err)
-	}
-	c := scrape.New(httpPort, adminPassword)
-	for _, p := range []struct{ path, file string }{
-		{"/debug/pprof/heap?gc=1", "heap-" + phase + ".pb.gz"},
-		{"/debug/pprof/goroutine?debug=1", "goroutine-" + phase + ".txt"},
-	} {
-		b, err := c.Get(p.path)
-		if err != nil {
-			return fmt.Errorf("profile: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, p.file), b, 0o644); err != nil {
-			return fmt.Errorf("profile: %w", err)
-		}
-	}
-	slog.Info("profiles saved", "dir", dir, "phase", phase)
-	return nil
-}
 
 // firstFrames plays each url once (streams the server has not pulled
 // yet) and records the median and max time to the first video frame

@@ -28,7 +28,7 @@ import (
 const password = "soak-bench"
 
 type options struct {
-	bin, fixtures           string
+	bin, fixtures, pprof    string
 	d, warmup, churn, every time.Duration
 	streams                 int
 	maxSlope                float64
@@ -45,6 +45,7 @@ func main() {
 	flag.DurationVar(&o.every, "sample", 10*time.Second, "sampling interval")
 	flag.IntVar(&o.streams, "n", 16, "streams (publishers; an RTMP and an HLS player each)")
 	flag.Float64Var(&o.maxSlope, "max-slope", 0, "fail if the master's RSS grows faster than this percent per hour after the warm-up (0: report only)")
+	flag.StringVar(&o.pprof, "pprof", "", "save each box's heap and goroutine profiles (/debug/pprof) in this dir at the warm-up's end and at the end")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs, HLS)")
 	harness.ParseFlags()
 	loadgen.Silence()
@@ -144,13 +145,23 @@ func run(ctx context.Context, o options) error {
 	start := time.Now()
 	tick := time.NewTicker(o.every)
 	defer tick.Stop()
+	warm := false
 	for {
 		s, err := r.sample(time.Since(start), pubs, rtmpPlayers, hlsPlayers, churner)
 		if err != nil {
 			return err
 		}
 		r.print(s)
+		if !warm && s.at >= o.warmup {
+			warm = true
+			if err := r.profiles("warm"); err != nil {
+				return err
+			}
+		}
 		if time.Since(start) >= o.d {
+			if err := r.profiles("end"); err != nil {
+				return err
+			}
 			break
 		}
 		select {

@@ -15,6 +15,8 @@ type sample struct {
 	at                   time.Duration
 	rssMB                []float64 // master, slave A, slave B
 	goroutines, fds      int       // master's
+	cInUse, cFree        float64   // master's C heap (glibc), MB
+	heapMB               []float64 // each box's Go heap in use, MB
 	dropped              float64   // packets dropped by slow readers, all boxes
 	transErrors          float64   // corrupt packets the master's transcodes skipped
 	reconnects           float64   // master's forward reconnects
@@ -42,7 +44,10 @@ func (r *report) sample(at time.Duration, pubs []*proc.Peer, players []*loadgen.
 			return s, fmt.Errorf("%s: %w", b.name, err)
 		}
 		s.dropped += m.Sum("podium_dropped_packets_total")
+		s.heapMB = append(s.heapMB, m["go_memstats_heap_inuse_bytes"]/(1<<20))
 		if i == 0 {
+			s.cInUse = m[`podium_c_heap_bytes{state="in_use"}`] / (1 << 20)
+			s.cFree = m[`podium_c_heap_bytes{state="free"}`] / (1 << 20)
 			s.goroutines, s.fds = int(m["go_goroutines"]), int(m["process_open_fds"])
 			s.transErrors = m.Sum("podium_transcode_errors_total")
 			s.reconnects = m.Sum("podium_forward_reconnects_total")
@@ -69,13 +74,24 @@ func (r *report) sample(at time.Duration, pubs []*proc.Peer, players []*loadgen.
 	return s, nil
 }
 
+// profiles saves every box's heap and goroutine profiles as PHASE-BOX
+// (-pprof).
+func (r *report) profiles(phase string) error {
+	for _, b := range r.boxes {
+		if err := b.m.SaveProfiles(r.o.pprof, phase+"-"+b.name); err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
+	}
+	return nil
+}
+
 func (r *report) print(s sample) {
 	if len(r.samples) == 1 {
-		fmt.Printf("%8s %10s %10s %10s %6s %5s %8s %7s %6s %8s %7s %8s %7s\n", "t", "master MB", "slaveA MB", "slaveB MB",
-			"gor", "fds", "dropped", "t-errs", "recon", "pub-rst", "rtmp-end", "hls-seg", "hls-err")
+		fmt.Printf("%8s %10s %10s %10s %6s %6s %6s %6s %6s %6s %5s %8s %7s %6s %8s %7s %8s %7s\n", "t", "master MB", "slaveA MB", "slaveB MB",
+			"C-use", "C-free", "M-heap", "A-heap", "B-heap", "gor", "fds", "dropped", "t-errs", "recon", "pub-rst", "rtmp-end", "hls-seg", "hls-err")
 	}
-	fmt.Printf("%8s %10.1f %10.1f %10.1f %6d %5d %8.0f %7.0f %6.0f %8d %7d %8d %7d\n", s.at.Round(time.Second),
-		s.rssMB[0], s.rssMB[1], s.rssMB[2], s.goroutines, s.fds, s.dropped, s.transErrors, s.reconnects,
+	fmt.Printf("%8s %10.1f %10.1f %10.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6d %5d %8.0f %7.0f %6.0f %8d %7d %8d %7d\n", s.at.Round(time.Second),
+		s.rssMB[0], s.rssMB[1], s.rssMB[2], s.cInUse, s.cFree, s.heapMB[0], s.heapMB[1], s.heapMB[2], s.goroutines, s.fds, s.dropped, s.transErrors, s.reconnects,
 		s.pubRestarts, s.playerEnds, s.hlsSegments, s.hlsErrs)
 }
 

@@ -15,6 +15,7 @@ import (
 	ingestrtsp "github.com/podiumlive/podium/ingest/rtsp"
 	"github.com/podiumlive/podium/ingest/stream"
 	"github.com/podiumlive/podium/transcode"
+	"github.com/podiumlive/podium/transcode/av"
 	"github.com/podiumlive/podium/ui"
 )
 
@@ -40,6 +41,7 @@ func newUI(cfg *configs.Config, p uiParts, notice io.Writer, log *slog.Logger) (
 		HW:      func() []hwaccel.Status { return slices.Clone(p.hw) },
 		HLSURL:  hlsURL(cfg),
 		Cluster: p.cluster,
+		CHeap:   av.CHeap,
 	}
 	if p.engine != nil {
 		deps.Transcodes = p.engine.Stats

@@ -81,3 +81,15 @@ func WriteTable(w io.Writer, st []Encoder) {
 	}
 	_ = tw.Flush() // a failed write to a terminal or pipe has no one to tell
 }
+
+// CHeap is glibc's malloc heap, where libav's memory lives (bytes).
+type CHeap struct {
+	// Arena is what the arenas took from the kernel (sbrk and heap maps);
+	// Mmap what large allocations mapped on their own.
+	Arena, Mmap uint64
+	// InUse is allocated and not freed (Mmap included); Free is free
+	// inside the arenas (resident unless trimmed).
+	InUse, Free uint64
+	// Chunks counts the free chunks: fragments.
+	Chunks uint64
+}

@@ -6,7 +6,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +95,32 @@ func (c *Client) Get(path string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", path, res.Status)
 	}
 	return b, nil
+}
+
+// SaveProfiles writes Podium's heap (after a GC) and goroutine profiles
+// (/debug/pprof) into dir as heap-PHASE.pb.gz and goroutine-PHASE.txt, for
+// `go tool pprof -base`; nothing when dir is "".
+func (c *Client) SaveProfiles(dir, phase string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pprof dir: %w", err)
+	}
+	for _, p := range []struct{ path, file string }{
+		{"/debug/pprof/heap?gc=1", "heap-" + phase + ".pb.gz"},
+		{"/debug/pprof/goroutine?debug=1", "goroutine-" + phase + ".txt"},
+	} {
+		b, err := c.Get(p.path)
+		if err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.file), b, 0o644); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	slog.Info("profiles saved", "dir", dir, "phase", phase)
+	return nil
 }
 
 // Slope is the least-squares slope of ys over xs (units of y per unit of
