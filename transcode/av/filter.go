@@ -87,7 +87,18 @@ func (f *Filter) Push(in *astiav.Frame, emit func(*astiav.Frame) error) error {
 // Close frees the graph; safe on a partly built one.
 func (f *Filter) Close() {
 	freeFrame(f.frame)
-	freeFilterGraph(f.graph) // frees its filter contexts too
+	// go-astiav registers every FilterContext it wraps in a global map (for
+	// its log callback) and forgets it only in FilterContext.Free, never
+	// when the graph frees its filters: without these two calls each
+	// closed filter left two entries behind, pointing at freed memory (a
+	// soak's heap profile showed the map growing). avfilter_free takes the
+	// context out of its graph, which then frees the rest.
+	for _, c := range []*astiav.FilterContext{f.sink, f.src} {
+		if c != nil {
+			c.Free()
+		}
+	}
+	freeFilterGraph(f.graph)
 	f.frame, f.graph, f.src, f.sink = nil, nil, nil, nil
 }
 
