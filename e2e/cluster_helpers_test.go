@@ -122,20 +122,48 @@ func startCluster(t *testing.T, n int, hb, stream string) *testCluster {
 	return c
 }
 
-// waitAllReady waits until the master hands out every slave.
+// waitAllReady waits until the master's view has every slave ready to
+// serve stream's HLS. It reads the admin API rather than allocating: an
+// allocation reserves a viewer on its node for 30 s, and reservations
+// made while only some slaves were ready would expire in the middle of a
+// later spread check and skew it (CI once saw 3/23/4 of 30).
 func (c *testCluster) waitAllReady(t *testing.T, stream string) {
 	t.Helper()
+	admin := newAPI(t, c.master, adminPassword(t, c.master))
+	var last []byte
 	require.Eventually(t, func() bool {
-		seen := map[string]bool{}
-		for range 10 * len(c.slaves) {
-			code, a := allocate(t, c.master, "live", stream, "")
-			if code != http.StatusOK {
-				return false
-			}
-			seen[a.Data.Node] = true
+		code, b, _ := admin.do(http.MethodGet, "/api/v1/cluster/streams", nil)
+		last = b
+		if code != http.StatusOK {
+			return false
 		}
-		return len(seen) == len(c.slaves)
-	}, 40*time.Second, 500*time.Millisecond, "the slaves never all became ready")
+		var body struct {
+			Streams []struct {
+				App    string `json:"app"`
+				Stream string `json:"stream"`
+				Nodes  []struct {
+					Node  string `json:"node"`
+					Ready bool   `json:"ready"`
+					HLS   string `json:"hls"`
+				} `json:"nodes"`
+			} `json:"streams"`
+		}
+		if json.Unmarshal(b, &body) != nil {
+			return false
+		}
+		ready := 0
+		for _, s := range body.Streams {
+			if s.App != "live" || s.Stream != stream {
+				continue
+			}
+			for _, n := range s.Nodes {
+				if n.Node != "master" && n.Ready && n.HLS != "" {
+					ready++
+				}
+			}
+		}
+		return ready == len(c.slaves)
+	}, 40*time.Second, 250*time.Millisecond, "the slaves never all became ready: %s", &last)
 }
 
 // logTime is the time= of box's first log line containing msg.
