@@ -40,7 +40,7 @@ func main() {
 	flag.StringVar(&o.bin, "podium", "bin/podium", "podium binary (go build -o bin/podium ./cmd/podium)")
 	flag.StringVar(&o.fixtures, "fixtures", filepath.Join(os.TempDir(), "podium-bench-fixtures"), "fixture cache")
 	flag.DurationVar(&o.d, "d", time.Hour, "how long to run")
-	flag.DurationVar(&o.warmup, "warmup", 0, "left out of the RSS slope (default: a sixth of -d, at most 10 min)")
+	flag.DurationVar(&o.warmup, "warmup", 0, "left out of the RSS slope (default: a third of -d, at most 30 min: the boxes take memory from the kernel for their first half hour)")
 	flag.DurationVar(&o.churn, "churn", time.Minute, "the churning publisher leaves and comes back this often")
 	flag.DurationVar(&o.every, "sample", 10*time.Second, "sampling interval")
 	flag.IntVar(&o.streams, "n", 16, "streams (publishers; an RTMP and an HLS player each)")
@@ -50,7 +50,7 @@ func main() {
 	harness.ParseFlags()
 	loadgen.Silence()
 	if o.warmup == 0 {
-		o.warmup = min(o.d/6, 10*time.Minute)
+		o.warmup = min(o.d/3, 30*time.Minute)
 	}
 	harness.Main("soak", func(ctx context.Context) error { return run(ctx, o) })
 }
