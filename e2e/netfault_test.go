@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +60,16 @@ func TestNetFaultNamespaces(t *testing.T) {
 	// image's choice) takes tbf for a policer and paces at the policed rate
 	// for dozens of round trips after the cap is gone (ss: cwnd 4, bw 97
 	// kbit/s, 10 s after), which is the kernel's pace, not the forward's.
-	sh(t, "ip", "netns", "exec", n.A, "sysctl", "-qw", "net.ipv4.tcp_congestion_control=cubic")
+	// A namespace may only pick what the host allows (tcp_allowed_congestion_control;
+	// some images allow only "reno bbr"): allow cubic for the test's time.
+	if exec.Command("ip", "netns", "exec", n.A, "sysctl", "-qw", "net.ipv4.tcp_congestion_control=cubic").Run() != nil {
+		out, err := exec.Command("sysctl", "-n", "net.ipv4.tcp_allowed_congestion_control").Output()
+		require.NoError(t, err)
+		allowed := strings.TrimSpace(string(out))
+		sh(t, "sysctl", "-qw", "net.ipv4.tcp_allowed_congestion_control="+allowed+" cubic")
+		t.Cleanup(func() { _ = exec.Command("sysctl", "-qw", "net.ipv4.tcp_allowed_congestion_control="+allowed).Run() })
+		sh(t, "ip", "netns", "exec", n.A, "sysctl", "-qw", "net.ipv4.tcp_congestion_control=cubic")
+	}
 	s1, s1Port := nsPodium(t, n.B, n.IPB, 19350, 18080, plainSlave)
 	s2, s2Port := nsPodium(t, n.A, "127.0.0.1", 19351, 18081, plainSlave)
 	master, mPort := nsPodium(t, n.A, n.IPA, 19350, 18080, passthroughMaster(
